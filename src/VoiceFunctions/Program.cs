@@ -1,2 +1,20 @@
-var app = WebApplication.CreateBuilder(args).Build();
-app.Run();
+using VoiceFunctions.Calls;
+using VoiceFunctions.Http;
+using VoiceFunctions.Personas;
+using VoiceFunctions.Sessions;
+
+var builder = WebApplication.CreateBuilder(args);
+builder.WebHost.UseFunctionsCustomHandlerPort();
+
+builder.Services.AddPersonas(builder.Configuration);
+builder.Services.AddSessionStore(builder.Configuration);
+builder.Services.AddCalls();
+builder.Services.AddWebhookHttp(builder.Configuration);
+
+var app = builder.Build();
+app.MapWebhook();
+
+return app.RunOrExplain();
+
+/// <summary>The entry point, visible to the test host.</summary>
+public partial class Program;

@@ -1,0 +1,12 @@
+namespace VoiceFunctions.Calls;
+
+public static class CallRegistration
+{
+    public static IServiceCollection AddCalls(this IServiceCollection services)
+    {
+        services.AddSingleton(TimeProvider.System);
+        services.AddSingleton<CallFlow>();
+        services.AddSingleton<CallHandler>();
+        return services;
+    }
+}

@@ -1,0 +1,109 @@
+using System.Buffers;
+using Microsoft.Extensions.Options;
+using VoiceFunctions.AiFlow;
+using VoiceFunctions.Calls;
+
+namespace VoiceFunctions.Http;
+
+/// <summary><c>POST /api/events</c>: one AI Flow event in, the actions to execute out (or 204).</summary>
+public static partial class EventsEndpoint
+{
+    public static RouteGroupBuilder MapEvents(this RouteGroupBuilder api)
+    {
+        api.MapPost("/events", HandleAsync).WithName("events");
+        return api;
+    }
+
+    private static async Task<IResult> HandleAsync(HttpRequest request, CallHandler calls, IOptions<AiFlowOptions> options, ILoggerFactory loggers, CancellationToken cancellationToken)
+    {
+        if (!IsJson(request.ContentType))
+        {
+            return Problems.UnsupportedMediaType();
+        }
+
+        var limit = options.Value.MaxBodyBytes;
+        if (request.ContentLength > limit)
+        {
+            return Problems.TooLarge(limit);
+        }
+
+        var body = await ReadBodyAsync(request, limit, cancellationToken).ConfigureAwait(false);
+        if (body is null)
+        {
+            return Problems.TooLarge(limit);
+        }
+
+        if (body.Value.IsEmpty)
+        {
+            return Problems.EmptyBody();
+        }
+
+        AiFlowEvent evt;
+        try
+        {
+            evt = AiFlowEventParser.Parse(body.Value);
+        }
+        catch (AiFlowParseException ex)
+        {
+            return Problems.InvalidEvent(ex.Message);
+        }
+
+        var logger = loggers.CreateLogger(typeof(EventsEndpoint).FullName!);
+        if (evt is UnknownEvent)
+        {
+            LogUnknownEvent(logger, evt.Type.Length > 64 ? evt.Type[..64] : evt.Type, evt.Session.Id);
+        }
+
+        var actions = await calls.HandleAsync(evt, cancellationToken).ConfigureAwait(false);
+        if (actions.Count == 0)
+        {
+            return TypedResults.NoContent();
+        }
+
+        foreach (var action in actions)
+        {
+            var errors = ActionValidator.Validate(action);
+            if (errors.Count > 0)
+            {
+                // A bug, never sent: an invalid action could end the caller's call.
+                LogInvalidAction(logger, action.Type, evt.Session.Id, string.Join(" ", errors));
+                return TypedResults.NoContent();
+            }
+        }
+
+        return TypedResults.Bytes(AiFlowJson.Serialize(actions), "application/json");
+    }
+
+    private static bool IsJson(string? contentType) =>
+        contentType is not null &&
+        Microsoft.Net.Http.Headers.MediaTypeHeaderValue.TryParse(contentType, out var media) &&
+        (media.MediaType.Equals("application/json", StringComparison.OrdinalIgnoreCase) || media.Suffix.Equals("json", StringComparison.OrdinalIgnoreCase)) &&
+        (!media.Charset.HasValue || media.Charset.Equals("utf-8", StringComparison.OrdinalIgnoreCase));
+
+    /// <summary>Reads at most <paramref name="limit"/> bytes; null when the body is longer (chunked bodies have no length up front).</summary>
+    private static async Task<ReadOnlyMemory<byte>?> ReadBodyAsync(HttpRequest request, int limit, CancellationToken cancellationToken)
+    {
+        var buffer = new ArrayBufferWriter<byte>(request.ContentLength is { } length and > 0 ? (int)Math.Min(length, limit) : 4096);
+        while (true)
+        {
+            var memory = buffer.GetMemory(4096);
+            var read = await request.Body.ReadAsync(memory, cancellationToken).ConfigureAwait(false);
+            if (read == 0)
+            {
+                return buffer.WrittenMemory;
+            }
+
+            buffer.Advance(read);
+            if (buffer.WrittenCount > limit)
+            {
+                return null;
+            }
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Unknown event type {EventType} for session {SessionId}: answered 204")]
+    private static partial void LogUnknownEvent(ILogger logger, string eventType, string sessionId);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Invalid {ActionType} action for session {SessionId} not sent: {Errors}")]
+    private static partial void LogInvalidAction(ILogger logger, string actionType, string sessionId, string errors);
+}

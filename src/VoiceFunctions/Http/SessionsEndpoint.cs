@@ -1,0 +1,79 @@
+using System.Text.Json.Serialization;
+using VoiceFunctions.AiFlow;
+using VoiceFunctions.Sessions;
+
+namespace VoiceFunctions.Http;
+
+/// <summary><c>GET /api/sessions/{id}</c>: a call read back for an operator, without the Azure portal.</summary>
+public static class SessionsEndpoint
+{
+    public static RouteGroupBuilder MapSessions(this RouteGroupBuilder api)
+    {
+        api.MapGet("/sessions/{id}", GetAsync).WithName("sessions");
+        return api;
+    }
+
+    private static async Task<IResult> GetAsync(string id, SessionStore store, CancellationToken cancellationToken)
+    {
+        if (!SessionIds.IsValid(id))
+        {
+            return Problems.InvalidSessionId();
+        }
+
+        var record = await store.ReadAsync(SessionIds.Canonical(id), cancellationToken).ConfigureAwait(false);
+        return record is null ? Problems.SessionNotFound() : TypedResults.Json(SessionView.From(record), AppJsonContext.Default.SessionView);
+    }
+}
+
+/// <summary>The operator's view of one call.</summary>
+public sealed record SessionView
+{
+    public required string SessionId { get; init; }
+    public string? AccountId { get; init; }
+    public string? PhoneNumber { get; init; }
+    public string? FromPhoneNumber { get; init; }
+    public string? ToPhoneNumber { get; init; }
+    public string? Direction { get; init; }
+    public required string Persona { get; init; }
+    public required string Mode { get; init; }
+    public required DateTimeOffset StartedAt { get; init; }
+    public DateTimeOffset? EndedAt { get; init; }
+    public string? EndReason { get; init; }
+    public long? DurationMs { get; init; }
+    public int TurnCount { get; init; }
+    public int StartCount { get; init; }
+    public bool Escalated { get; init; }
+    public required IReadOnlyList<ModeChange> ModeHistory { get; init; }
+    public required IReadOnlyList<TraceEntry> Trace { get; init; }
+
+    public static SessionView From(SessionRecord record)
+    {
+        ArgumentNullException.ThrowIfNull(record);
+        var s = record.State;
+        return new SessionView
+        {
+            SessionId = s.SessionId,
+            AccountId = s.AccountId,
+            PhoneNumber = s.PhoneNumber,
+            FromPhoneNumber = s.FromPhoneNumber,
+            ToPhoneNumber = s.ToPhoneNumber,
+            Direction = s.Direction,
+            Persona = s.Persona,
+            Mode = s.Mode,
+            StartedAt = s.StartedAt,
+            EndedAt = s.EndedAt,
+            EndReason = s.EndReason,
+            DurationMs = s.DurationMs,
+            TurnCount = s.TurnCount,
+            StartCount = s.StartCount,
+            Escalated = s.Escalated,
+            ModeHistory = record.ModeHistory,
+            Trace = record.Trace,
+        };
+    }
+}
+
+/// <summary>The app's own JSON (snake_case like the AI Flow protocol), source-generated.</summary>
+[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
+[JsonSerializable(typeof(SessionView))]
+public sealed partial class AppJsonContext : JsonSerializerContext;

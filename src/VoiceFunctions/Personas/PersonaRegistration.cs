@@ -1,0 +1,15 @@
+using Microsoft.Extensions.Options;
+
+namespace VoiceFunctions.Personas;
+
+public static class PersonaRegistration
+{
+    /// <summary>Personas from configuration, validated at start-up: an invalid persona stops the app.</summary>
+    public static IServiceCollection AddPersonas(this IServiceCollection services, IConfiguration configuration)
+    {
+        services.AddOptions<PersonaOptions>().Bind(configuration.GetSection(PersonaOptions.Section)).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<PersonaOptions>, PersonaValidation>();
+        services.AddSingleton<PersonaCatalog>();
+        return services;
+    }
+}

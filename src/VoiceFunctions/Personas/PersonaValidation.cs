@@ -1,0 +1,114 @@
+using Microsoft.Extensions.Options;
+using VoiceFunctions.AiFlow;
+
+namespace VoiceFunctions.Personas;
+
+/// <summary>
+/// Checks every persona at start-up (ValidateOnStart): an app with an invalid persona must not start,
+/// and must say which persona and which field. The rules are the protocol's own (<see cref="ActionValidator"/>).
+/// </summary>
+public sealed class PersonaValidation : IValidateOptions<PersonaOptions>
+{
+    private const string DtmfKeys = "0123456789*#ABCD";
+
+    public ValidateOptionsResult Validate(string? name, PersonaOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var failures = new List<string>();
+        if (!options.ContainsKey(PersonaOptions.DefaultName))
+        {
+            failures.Add($"Personas: a persona named '{PersonaOptions.DefaultName}' is required (set Personas__default__SystemPrompt).");
+        }
+
+        var owners = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var (personaName, persona) in options)
+        {
+            var prefix = $"Personas:{personaName}";
+            if (persona is null)
+            {
+                failures.Add($"{prefix}: is empty.");
+                continue;
+            }
+
+            if (string.IsNullOrWhiteSpace(persona.SystemPrompt))
+            {
+                failures.Add($"{prefix}:SystemPrompt is required.");
+            }
+
+            if (persona.Temperature is { } t && !(t >= ActionValidator.MinTemperature && t <= ActionValidator.MaxTemperature))
+            {
+                failures.Add($"{prefix}:Temperature must be between 0 and 2.");
+            }
+
+            if (persona.Language is not null && !ActionValidator.IsLanguageTag(persona.Language))
+            {
+                failures.Add($"{prefix}:Language must be a language tag such as 'de' or 'en'.");
+            }
+
+            var pipelineErrors = new List<string>();
+            ActionValidator.ValidateTranscription(persona.Pipeline.Provider, persona.Pipeline.Languages.Count == 0 ? null : persona.Pipeline.Languages, null, pipelineErrors);
+            failures.AddRange(pipelineErrors.Select(e => $"{prefix}:Pipeline: {e}"));
+
+            if (!persona.VoiceToVoice && string.IsNullOrWhiteSpace(persona.Greeting))
+            {
+                failures.Add($"{prefix}:Greeting is required when VoiceToVoice is false (the pipeline must say something).");
+            }
+
+            foreach (var number in persona.PhoneNumbers)
+            {
+                var digits = PhoneNumbers.Normalize(number);
+                if (digits.Length == 0)
+                {
+                    failures.Add($"{prefix}:PhoneNumbers has an entry without digits.");
+                }
+                else if (owners.TryGetValue(digits, out var other))
+                {
+                    failures.Add($"{prefix}:PhoneNumbers: {number} is also listed by persona '{other}'.");
+                }
+                else
+                {
+                    owners[digits] = personaName;
+                }
+            }
+
+            ValidateEscalation(prefix, persona.Escalation, failures);
+        }
+
+        return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
+    }
+
+    private static void ValidateEscalation(string prefix, EscalationSettings escalation, List<string> failures)
+    {
+        prefix += ":Escalation";
+        if (escalation.DtmfDigits is { Length: > 0 } digits && digits.Any(c => !DtmfKeys.Contains(c, StringComparison.Ordinal)))
+        {
+            failures.Add($"{prefix}:DtmfDigits may only hold 0-9, *, # (and A-D).");
+        }
+
+        if (escalation.Keywords.Any(string.IsNullOrWhiteSpace))
+        {
+            failures.Add($"{prefix}:Keywords must not hold empty entries.");
+        }
+
+        if (string.IsNullOrWhiteSpace(escalation.HandoffLine))
+        {
+            failures.Add($"{prefix}:HandoffLine must not be empty.");
+        }
+
+        if (string.IsNullOrWhiteSpace(escalation.NoAgentLine))
+        {
+            failures.Add($"{prefix}:NoAgentLine must not be empty.");
+        }
+
+        if (escalation.TransferTarget is not null && PhoneNumbers.Normalize(escalation.TransferTarget).Length == 0)
+        {
+            failures.Add($"{prefix}:TransferTarget must be a phone number.");
+        }
+
+        if (escalation.TransferTimeoutSeconds is { } timeout &&
+            (timeout < ActionValidator.MinTransferTimeoutSeconds || timeout > ActionValidator.MaxTransferTimeoutSeconds))
+        {
+            failures.Add($"{prefix}:TransferTimeoutSeconds must be between 5 and 120.");
+        }
+    }
+}

@@ -1,0 +1,101 @@
+namespace VoiceFunctions.Sessions;
+
+/// <summary>How the platform talks to the caller in a session.</summary>
+public static class SessionModes
+{
+    /// <summary>A speech-to-speech model talks to the caller by itself.</summary>
+    public const string VoiceToVoice = "voice_to_voice";
+
+    /// <summary>The classic STT -> text -> TTS pipeline.</summary>
+    public const string Pipeline = "pipeline";
+}
+
+/// <summary>Why a session's mode changed; stored with every change.</summary>
+public static class ModeChangeReasons
+{
+    public const string SessionStart = "session_start";
+    public const string AccessGate = "access_gate";
+    public const string EscalationKeyword = "escalation_keyword";
+    public const string EscalationDtmf = "escalation_dtmf";
+    public const string TransferFailed = "transfer_failed";
+
+    /// <summary>An event arrived for a session this app never saw start (e.g. deployed mid-call).</summary>
+    public const string Assumed = "assumed_without_session_start";
+}
+
+/// <summary>What one trace row records.</summary>
+public static class TraceKinds
+{
+    public const string SessionStart = "session_start";
+    public const string SessionResumed = "session_resumed";
+    public const string Caller = "caller";
+    public const string Assistant = "assistant";
+    public const string AssistantSpeechEnded = "assistant_speech_ended";
+    public const string Dtmf = "dtmf";
+    public const string UserInputTimeout = "user_input_timeout";
+    public const string UserSpeechStarted = "user_speech_started";
+    public const string BargeIn = "barge_in";
+    public const string Escalation = "escalation";
+    public const string SessionEnd = "session_end";
+    public const string Unknown = "unknown_event";
+}
+
+/// <summary>The session row: everything needed to answer the next event without reading the trace.</summary>
+public sealed record SessionState
+{
+    public required string SessionId { get; init; }
+    public string? AccountId { get; init; }
+    public string? PhoneNumber { get; init; }
+    public string? FromPhoneNumber { get; init; }
+    public string? ToPhoneNumber { get; init; }
+    public string? Direction { get; init; }
+    public required string Persona { get; init; }
+    public required string Mode { get; init; }
+    public required DateTimeOffset StartedAt { get; init; }
+    public DateTimeOffset? EndedAt { get; init; }
+    public string? EndReason { get; init; }
+
+    /// <summary>Caller turns (user_speak events).</summary>
+    public int TurnCount { get; init; }
+
+    /// <summary>How often session_start arrived (more than once when failed transfers return the call).</summary>
+    public int StartCount { get; init; }
+
+    /// <summary>The last sequence number used by a trace or mode row: rows are ordered by it.</summary>
+    public long LastSeq { get; init; }
+
+    /// <summary>True between an escalation and the end of the call or a returned (failed) transfer.</summary>
+    public bool Escalated { get; init; }
+
+    public long? DurationMs => EndedAt is { } end ? (long)(end - StartedAt).TotalMilliseconds : null;
+}
+
+/// <summary>One row of the call trace: something said or done in the call.</summary>
+public sealed record TraceEntry
+{
+    public required long Seq { get; init; }
+    public required DateTimeOffset At { get; init; }
+    public required string Kind { get; init; }
+
+    /// <summary>The session's mode when this happened.</summary>
+    public required string Mode { get; init; }
+
+    /// <summary>Exactly as received (any Unicode).</summary>
+    public string? Text { get; init; }
+    public bool? BargedIn { get; init; }
+    public string? Digit { get; init; }
+    public double? DurationMs { get; init; }
+
+    /// <summary>A short machine-readable note (event type of an unknown event, escalation trigger, end reason).</summary>
+    public string? Detail { get; init; }
+}
+
+/// <summary>One change of a session's mode, kept as history.</summary>
+public sealed record ModeChange
+{
+    public required long Seq { get; init; }
+    public required DateTimeOffset At { get; init; }
+    public string? From { get; init; }
+    public required string To { get; init; }
+    public required string Reason { get; init; }
+}

@@ -1,0 +1,161 @@
+using System.Globalization;
+using Azure.Data.Tables;
+
+namespace VoiceFunctions.Sessions;
+
+/// <summary>
+/// The table layout. One partition per session (PartitionKey = canonical session UUID) holds the session
+/// row and its history rows, so a step is one entity-group transaction and a call is one partition query.
+/// RowKeys: <c>session</c>; <c>mode-{seq:D10}</c>; <c>trace-{seq:D10}</c>. The sequence number comes from
+/// the session row, which every step replaces under its ETag: concurrent events are serialized, none lost.
+/// </summary>
+public static class SessionTable
+{
+    public const string SessionRowKey = "session";
+    public const string ModePrefix = "mode-";
+    public const string TracePrefix = "trace-";
+
+    /// <summary>
+    /// A string property holds at most 64 KiB (32 K UTF-16 units). Longer text is split over
+    /// Text, Text_1, Text_2 … and joined on read; the 1 MiB entity limit is kept by the request size cap.
+    /// </summary>
+    public const int TextChunkChars = 32_000;
+
+    public static string RowKey(string prefix, long seq) => prefix + seq.ToString("D10", CultureInfo.InvariantCulture);
+
+    public static TableEntity ToEntity(SessionState s) => new(s.SessionId, SessionRowKey)
+    {
+        ["AccountId"] = s.AccountId,
+        ["PhoneNumber"] = s.PhoneNumber,
+        ["FromPhoneNumber"] = s.FromPhoneNumber,
+        ["ToPhoneNumber"] = s.ToPhoneNumber,
+        ["Direction"] = s.Direction,
+        ["Persona"] = s.Persona,
+        ["Mode"] = s.Mode,
+        ["StartedAt"] = s.StartedAt,
+        ["EndedAt"] = s.EndedAt,
+        ["EndReason"] = s.EndReason,
+        ["DurationMs"] = s.DurationMs,
+        ["TurnCount"] = s.TurnCount,
+        ["StartCount"] = s.StartCount,
+        ["LastSeq"] = s.LastSeq,
+        ["Escalated"] = s.Escalated,
+    };
+
+    public static SessionState ToSession(TableEntity e) => new()
+    {
+        SessionId = e.PartitionKey,
+        AccountId = e.GetString("AccountId"),
+        PhoneNumber = e.GetString("PhoneNumber"),
+        FromPhoneNumber = e.GetString("FromPhoneNumber"),
+        ToPhoneNumber = e.GetString("ToPhoneNumber"),
+        Direction = e.GetString("Direction"),
+        Persona = e.GetString("Persona") ?? "default",
+        Mode = e.GetString("Mode") ?? SessionModes.VoiceToVoice,
+        StartedAt = e.GetDateTimeOffset("StartedAt") ?? DateTimeOffset.MinValue,
+        EndedAt = e.GetDateTimeOffset("EndedAt"),
+        EndReason = e.GetString("EndReason"),
+        TurnCount = e.GetInt32("TurnCount") ?? 0,
+        StartCount = e.GetInt32("StartCount") ?? 0,
+        LastSeq = e.GetInt64("LastSeq") ?? 0,
+        Escalated = e.GetBoolean("Escalated") ?? false,
+    };
+
+    public static TableEntity ToEntity(string sessionId, TraceEntry t)
+    {
+        var entity = new TableEntity(sessionId, RowKey(TracePrefix, t.Seq))
+        {
+            ["Seq"] = t.Seq,
+            ["At"] = t.At,
+            ["Kind"] = t.Kind,
+            ["Mode"] = t.Mode,
+            ["BargedIn"] = t.BargedIn,
+            ["Digit"] = t.Digit,
+            ["DurationMs"] = t.DurationMs,
+            ["Detail"] = t.Detail,
+        };
+        WriteText(entity, t.Text);
+        return entity;
+    }
+
+    public static TraceEntry ToTrace(TableEntity e) => new()
+    {
+        Seq = e.GetInt64("Seq") ?? 0,
+        At = e.GetDateTimeOffset("At") ?? DateTimeOffset.MinValue,
+        Kind = e.GetString("Kind") ?? "unknown",
+        Mode = e.GetString("Mode") ?? string.Empty,
+        Text = ReadText(e),
+        BargedIn = e.GetBoolean("BargedIn"),
+        Digit = e.GetString("Digit"),
+        DurationMs = e.GetDouble("DurationMs"),
+        Detail = e.GetString("Detail"),
+    };
+
+    public static TableEntity ToEntity(string sessionId, ModeChange m) => new(sessionId, RowKey(ModePrefix, m.Seq))
+    {
+        ["Seq"] = m.Seq,
+        ["At"] = m.At,
+        ["From"] = m.From,
+        ["To"] = m.To,
+        ["Reason"] = m.Reason,
+    };
+
+    public static ModeChange ToModeChange(TableEntity e) => new()
+    {
+        Seq = e.GetInt64("Seq") ?? 0,
+        At = e.GetDateTimeOffset("At") ?? DateTimeOffset.MinValue,
+        From = e.GetString("From"),
+        To = e.GetString("To") ?? string.Empty,
+        Reason = e.GetString("Reason") ?? string.Empty,
+    };
+
+    /// <summary>Splits text into property-sized chunks without cutting a surrogate pair.</summary>
+    public static IReadOnlyList<string> Chunk(string text)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        var chunks = new List<string>();
+        var start = 0;
+        while (start < text.Length)
+        {
+            var length = Math.Min(TextChunkChars, text.Length - start);
+            if (start + length < text.Length && char.IsHighSurrogate(text[start + length - 1]))
+            {
+                length--;
+            }
+
+            chunks.Add(text.Substring(start, length));
+            start += length;
+        }
+
+        return chunks;
+    }
+
+    private static void WriteText(TableEntity entity, string? text)
+    {
+        if (text is null)
+        {
+            return;
+        }
+
+        var chunks = Chunk(text);
+        entity["Text"] = chunks.Count == 0 ? string.Empty : chunks[0];
+        for (var i = 1; i < chunks.Count; i++)
+        {
+            entity[$"Text_{i}"] = chunks[i];
+        }
+
+        entity["TextChunks"] = Math.Max(1, chunks.Count);
+    }
+
+    private static string? ReadText(TableEntity e)
+    {
+        var first = e.GetString("Text");
+        var count = e.GetInt32("TextChunks") ?? 1;
+        if (first is null || count <= 1)
+        {
+            return first;
+        }
+
+        return string.Concat(Enumerable.Range(0, count).Select(i => i == 0 ? first : e.GetString($"Text_{i}")));
+    }
+}
