@@ -13,19 +13,19 @@ namespace VoiceFunctions.AiFlow;
 [JsonDerivedType(typeof(BargeInAction), ActionTypes.BargeIn)]
 public abstract record AiFlowAction
 {
+    protected AiFlowAction(string type) => Type = type;
+
     /// <summary>The wire <c>type</c>; written by the polymorphism metadata, so not a JSON property itself.</summary>
     [JsonIgnore]
-    public abstract string Type { get; }
+    public string Type { get; }
 
     [JsonPropertyName("session_id")]
     public required string SessionId { get; init; }
 }
 
 /// <summary>Hands the call to a speech-to-speech model (preview; gated per account).</summary>
-public sealed record ConfigureVoiceToVoiceAction : AiFlowAction
+public sealed record ConfigureVoiceToVoiceAction() : AiFlowAction(ActionTypes.ConfigureVoiceToVoice)
 {
-    public override string Type => ActionTypes.ConfigureVoiceToVoice;
-
     [JsonPropertyName("system_prompt")]
     public required string SystemPrompt { get; init; }
 
@@ -41,10 +41,8 @@ public sealed record ConfigureVoiceToVoiceAction : AiFlowAction
 }
 
 /// <summary>Configures STT; also switches a session back from voice-to-voice to the pipeline. Full-replace semantics.</summary>
-public sealed record ConfigureTranscriptionAction : AiFlowAction
+public sealed record ConfigureTranscriptionAction() : AiFlowAction(ActionTypes.ConfigureTranscription)
 {
-    public override string Type => ActionTypes.ConfigureTranscription;
-
     /// <summary>AZURE, DEEPGRAM or ELEVEN_LABS.</summary>
     [JsonPropertyName("provider")]
     public string? Provider { get; init; }
@@ -60,10 +58,8 @@ public sealed record ConfigureTranscriptionAction : AiFlowAction
     public VadSettings? Vad { get; init; }
 }
 
-public sealed record SpeakAction : AiFlowAction
+public sealed record SpeakAction() : AiFlowAction(ActionTypes.Speak)
 {
-    public override string Type => ActionTypes.Speak;
-
     /// <summary>Exactly one of <see cref="Text"/> and <see cref="Ssml"/>.</summary>
     [JsonPropertyName("text")]
     public string? Text { get; init; }
@@ -84,10 +80,8 @@ public sealed record SpeakAction : AiFlowAction
     public VadSettings? Vad { get; init; }
 }
 
-public sealed record AudioAction : AiFlowAction
+public sealed record AudioAction() : AiFlowAction(ActionTypes.Audio)
 {
-    public override string Type => ActionTypes.Audio;
-
     /// <summary>Base64 WAV, mono 16-bit PCM.</summary>
     [JsonPropertyName("audio")]
     public required string Audio { get; init; }
@@ -96,15 +90,10 @@ public sealed record AudioAction : AiFlowAction
     public BargeInSettings? BargeIn { get; init; }
 }
 
-public sealed record HangupAction : AiFlowAction
-{
-    public override string Type => ActionTypes.Hangup;
-}
+public sealed record HangupAction() : AiFlowAction(ActionTypes.Hangup);
 
-public sealed record TransferAction : AiFlowAction
+public sealed record TransferAction() : AiFlowAction(ActionTypes.Transfer)
 {
-    public override string Type => ActionTypes.Transfer;
-
     [JsonPropertyName("target_phone_number")]
     public required string TargetPhoneNumber { get; init; }
 
@@ -120,10 +109,7 @@ public sealed record TransferAction : AiFlowAction
 }
 
 /// <summary>Stops current playback.</summary>
-public sealed record BargeInAction : AiFlowAction
-{
-    public override string Type => ActionTypes.BargeIn;
-}
+public sealed record BargeInAction() : AiFlowAction(ActionTypes.BargeIn);
 
 public sealed record TtsSettings
 {
