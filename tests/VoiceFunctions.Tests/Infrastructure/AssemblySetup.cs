@@ -1,0 +1,1 @@
+[assembly: AssemblyFixture(typeof(VoiceFunctions.Tests.Infrastructure.Azurite))]
