@@ -1,0 +1,199 @@
+// VoiceFunctions: sipgate AI Flow webhook on Azure Functions Flex Consumption (custom handler).
+// Resource-group scoped: `az deployment group create -g <rg> -f infra/main.bicep -p infra/main.bicepparam`.
+// Local modules only (no br/public registry modules) so the template compiles offline in the tests.
+targetScope = 'resourceGroup'
+
+@minLength(1)
+@maxLength(40)
+@description('Environment name; with the subscription, resource group and region it seeds every resource name.')
+param environmentName string
+
+@description('Azure region (must offer Flex Consumption: `az functionapp list-flexconsumption-locations`).')
+param location string = resourceGroup().location
+
+@description('Optional explicit function app name; empty = func-voice-<token>.')
+param functionAppName string = ''
+
+@description('The X-API-TOKEN sipgate AI Flow sends; stored only in Key Vault. At least 16 characters.')
+@secure()
+@minLength(16)
+param apiToken string
+
+@description('The persona named "default" the app requires.')
+param defaultPersona personaType
+
+@description('More app settings merged in, e.g. further personas: { "Personas__sales__SystemPrompt": "..." }. Must not contain secrets or connection strings.')
+param extraAppSettings object = {}
+
+@description('Always-ready instances for the HTTP trigger group; 1 keeps the first call of the day off a cold start.')
+@minValue(0)
+@maxValue(20)
+param alwaysReadyHttpInstances int = 1
+
+@description('Flex instance memory in MB.')
+@allowed([
+  512
+  2048
+  4096
+])
+param instanceMemoryMB int = 2048
+
+@description('Upper bound on scale-out (Flex accepts 40-1000).')
+@minValue(40)
+@maxValue(1000)
+param maximumInstanceCount int = 100
+
+@description('Flex runtime stack; dotnet-isolated ships the .NET runtime the framework-dependent handler needs (docs/infra.md).')
+@allowed([
+  'dotnet-isolated'
+  'custom'
+])
+param runtimeName string = 'dotnet-isolated'
+
+@description('Flex runtime version.')
+param runtimeVersion string = '10.0'
+
+@description('Table the app keeps call sessions in.')
+param sessionTableName string = 'VoiceSessions'
+
+@description('Optional object id of the deploying user to grant the storage data roles (local runs against the cloud account). Empty = none.')
+param developerPrincipalId string = ''
+
+@description('Type of developerPrincipalId.')
+@allowed([
+  'User'
+  'Group'
+  'ServicePrincipal'
+])
+param developerPrincipalType string = 'User'
+
+@description('Persona settings; optional fields are only written when given.')
+type personaType = {
+  @description('System prompt (Personas__<name>__SystemPrompt), required.')
+  @minLength(1)
+  systemPrompt: string
+  @description('First sentence spoken to the caller.')
+  greeting: string?
+  @description('Language tag, e.g. de-DE.')
+  language: string?
+  @description('Sampling temperature as text, e.g. "0.4".')
+  temperature: string?
+  @description('Voice-to-voice mode.')
+  voiceToVoice: bool?
+  @description('Phone number or SIP target escalations are transferred to.')
+  transferTarget: string?
+}
+
+var abbrs = loadJsonContent('abbreviations.json')
+var resourceToken = toLower(uniqueString(subscription().id, resourceGroup().id, environmentName, location))
+var tags = {
+  'azd-env-name': environmentName
+  app: 'voicefunctions'
+}
+var storageAccountName = '${abbrs.storageStorageAccounts}${resourceToken}'
+var applicationInsightsName = '${abbrs.insightsComponents}${resourceToken}'
+var keyVaultName = '${abbrs.keyVaultVaults}${resourceToken}'
+var appName = !empty(functionAppName) ? functionAppName : '${abbrs.webSitesFunctions}voice-${resourceToken}'
+// Flex needs its own package container; name kept within the 63-char container limit.
+var deploymentContainerName = 'app-package-${take(toLower(appName), 32)}-${take(uniqueString(appName, resourceToken), 7)}'
+
+var personaSettings = union(
+  {
+    Personas__default__SystemPrompt: defaultPersona.systemPrompt
+  },
+  empty(defaultPersona.?greeting ?? '') ? {} : { Personas__default__Greeting: defaultPersona.greeting! },
+  empty(defaultPersona.?language ?? '') ? {} : { Personas__default__Language: defaultPersona.language! },
+  empty(defaultPersona.?temperature ?? '') ? {} : { Personas__default__Temperature: defaultPersona.temperature! },
+  defaultPersona.?voiceToVoice == null ? {} : { Personas__default__VoiceToVoice: defaultPersona.voiceToVoice! ? 'true' : 'false' },
+  empty(defaultPersona.?transferTarget ?? '')
+    ? {}
+    : { Personas__default__Escalation__TransferTarget: defaultPersona.transferTarget! }
+)
+
+resource identity 'Microsoft.ManagedIdentity/userAssignedIdentities@2023-01-31' = {
+  name: '${abbrs.managedIdentityUserAssignedIdentities}voice-${resourceToken}'
+  location: location
+  tags: tags
+}
+
+module monitoring 'modules/monitoring.bicep' = {
+  name: 'monitoring'
+  params: {
+    location: location
+    tags: tags
+    logAnalyticsName: '${abbrs.operationalInsightsWorkspaces}${resourceToken}'
+    applicationInsightsName: applicationInsightsName
+  }
+}
+
+module storage 'modules/storage.bicep' = {
+  name: 'storage'
+  params: {
+    location: location
+    tags: tags
+    storageAccountName: storageAccountName
+    deploymentContainerName: deploymentContainerName
+    sessionTableName: sessionTableName
+  }
+}
+
+module keyVault 'modules/keyvault.bicep' = {
+  name: 'keyvault'
+  params: {
+    location: location
+    tags: tags
+    keyVaultName: keyVaultName
+    apiToken: apiToken
+  }
+}
+
+module rbac 'modules/rbac.bicep' = {
+  name: 'rbac'
+  params: {
+    // Names are computed here rather than taken from module outputs so what-if can predict the assignments.
+    storageAccountName: storageAccountName
+    applicationInsightsName: applicationInsightsName
+    keyVaultName: keyVaultName
+    appPrincipalId: identity.properties.principalId
+    appIdentityResourceId: identity.id
+    developerPrincipalId: developerPrincipalId
+    developerPrincipalType: developerPrincipalType
+  }
+}
+
+module functionApp 'modules/functionapp.bicep' = {
+  name: 'functionapp'
+  params: {
+    location: location
+    tags: tags
+    planName: '${abbrs.webServerFarms}${resourceToken}'
+    functionAppName: appName
+    identityId: identity.id
+    identityClientId: identity.properties.clientId
+    storageAccountName: storage.outputs.storageAccountName
+    blobEndpoint: storage.outputs.blobEndpoint
+    tableEndpoint: storage.outputs.tableEndpoint
+    deploymentContainerName: storage.outputs.deploymentContainerName
+    sessionTableName: storage.outputs.sessionTableName
+    applicationInsightsConnectionString: monitoring.outputs.applicationInsightsConnectionString
+    apiTokenReferenceUri: keyVault.outputs.apiTokenReferenceUri
+    runtimeName: runtimeName
+    runtimeVersion: runtimeVersion
+    alwaysReadyHttpInstances: alwaysReadyHttpInstances
+    instanceMemoryMB: instanceMemoryMB
+    maximumInstanceCount: maximumInstanceCount
+    personaSettings: personaSettings
+    extraAppSettings: extraAppSettings
+  }
+  // The host starts as soon as the site exists: its storage, Key Vault and telemetry roles must be in place first.
+  dependsOn: [
+    rbac
+  ]
+}
+
+output functionAppName string = functionApp.outputs.functionAppName
+output defaultHostName string = functionApp.outputs.defaultHostName
+@description('Register this in sipgate AI Flow with ?code=<function key> appended (docs/deploy.md).')
+output webhookUrl string = 'https://${functionApp.outputs.defaultHostName}/api/events'
+output keyVaultName string = keyVault.outputs.keyVaultName
+output storageAccountName string = storage.outputs.storageAccountName

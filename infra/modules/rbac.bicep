@@ -1,0 +1,103 @@
+// Every role assignment of the deployment lives here. Names are guid(scope, principal, role), so
+// re-deploying is idempotent and never creates duplicate assignments.
+
+@description('Storage account the host, the deployment package and the session table live in.')
+param storageAccountName string
+
+@description('Application Insights component the app sends telemetry to.')
+param applicationInsightsName string
+
+@description('Key Vault holding the API token.')
+param keyVaultName string
+
+@description('principalId (object id) of the function app\'s user-assigned identity.')
+param appPrincipalId string
+
+@description('Resource id of that identity; known before deployment, so it seeds the role assignment names.')
+param appIdentityResourceId string
+
+@description('Optional object id of a user/group/service principal (e.g. the deploying developer) that gets the same storage data roles for local runs with DefaultAzureCredential. Empty = none.')
+param developerPrincipalId string = ''
+
+@description('Type of developerPrincipalId.')
+@allowed([
+  'User'
+  'Group'
+  'ServicePrincipal'
+])
+param developerPrincipalType string = 'User'
+
+// Built-in role definition ids (identical in every Azure tenant).
+var roles = {
+  // Host keys/leases in blob storage and the Flex deployment container (read + write package).
+  storageBlobDataOwner: 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b'
+  // The app's session table (SessionStore) and the host's table usage.
+  storageTableDataContributor: '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3'
+  // Entra-authenticated telemetry ingestion (App Insights has local auth disabled).
+  monitoringMetricsPublisher: '3913510d-42f4-4e42-8a64-420c390055eb'
+  // Resolving the @Microsoft.KeyVault(...) reference for AiFlow__ApiToken.
+  keyVaultSecretsUser: '4633458b-17de-408a-b874-0445c86b69e6'
+}
+// Storage Queue Data Contributor is deliberately absent: the app has HTTP triggers only, and the
+// Functions host needs queues only for queue/blob triggers or Durable Functions.
+
+resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
+  name: storageAccountName
+}
+
+resource applicationInsights 'Microsoft.Insights/components@2020-02-02' existing = {
+  name: applicationInsightsName
+}
+
+resource vault 'Microsoft.KeyVault/vaults@2023-07-01' existing = {
+  name: keyVaultName
+}
+
+var storageRoles = [
+  roles.storageBlobDataOwner
+  roles.storageTableDataContributor
+]
+
+resource appStorageRoles 'Microsoft.Authorization/roleAssignments@2022-04-01' = [
+  for roleId in storageRoles: {
+    scope: storage
+    name: guid(storage.id, appIdentityResourceId, roleId)
+    properties: {
+      roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roleId)
+      principalId: appPrincipalId
+      principalType: 'ServicePrincipal'
+    }
+  }
+]
+
+resource appMetricsPublisher 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  scope: applicationInsights
+  name: guid(applicationInsights.id, appIdentityResourceId, roles.monitoringMetricsPublisher)
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.monitoringMetricsPublisher)
+    principalId: appPrincipalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+resource appSecretsUser 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  scope: vault
+  name: guid(vault.id, appIdentityResourceId, roles.keyVaultSecretsUser)
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.keyVaultSecretsUser)
+    principalId: appPrincipalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+resource developerStorageRoles 'Microsoft.Authorization/roleAssignments@2022-04-01' = [
+  for roleId in storageRoles: if (!empty(developerPrincipalId)) {
+    scope: storage
+    name: guid(storage.id, developerPrincipalId, roleId)
+    properties: {
+      roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roleId)
+      principalId: developerPrincipalId
+      principalType: developerPrincipalType
+    }
+  }
+]

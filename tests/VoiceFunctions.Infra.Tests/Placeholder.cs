@@ -1,7 +1,0 @@
-namespace VoiceFunctions.Infra.Tests;
-
-public class Placeholder
-{
-    [Fact]
-    public void Builds() => Assert.True(true);
-}

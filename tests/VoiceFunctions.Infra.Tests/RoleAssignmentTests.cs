@@ -1,0 +1,81 @@
+using System.Text.Json.Nodes;
+
+namespace VoiceFunctions.Infra.Tests;
+
+/// <summary>Role assignments: which roles, on which scope, for whom, with deterministic names.</summary>
+public class RoleAssignmentTests
+{
+    private const string BlobDataOwner = "b7e6dc6d-f1e8-4753-8033-0f276bb0955b";
+    private const string TableDataContributor = "0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3";
+    private const string MetricsPublisher = "3913510d-42f4-4e42-8a64-420c390055eb";
+    private const string SecretsUser = "4633458b-17de-408a-b874-0445c86b69e6";
+
+    private static (string Role, string Scope, string Principal, string Name)[] Assignments(Snapshot snapshot) =>
+        snapshot.OfType("Microsoft.Authorization/roleAssignments")
+            .Select(r => (
+                Role: ((string)r["properties"]!["roleDefinitionId"]!).Split('/')[^1],
+                Scope: ((string)r["id"]!).Split("/providers/Microsoft.Authorization/")[0],
+                Principal: (string)r["properties"]!["principalId"]!,
+                Name: (string)r["name"]!))
+            .ToArray();
+
+    private static string IdOf(Snapshot s, string type) => (string)s.Single(type)["id"]!;
+
+    [Fact]
+    public void App_identity_gets_exactly_the_roles_the_host_and_app_need_on_the_right_scopes()
+    {
+        var snap = InfraArtifacts.Get().DefaultSnapshot;
+        var assignments = Assignments(snap);
+        var storage = IdOf(snap, "Microsoft.Storage/storageAccounts");
+        var insights = IdOf(snap, "Microsoft.Insights/components");
+        var vault = IdOf(snap, "Microsoft.KeyVault/vaults");
+        var expected = new[]
+        {
+            (BlobDataOwner, storage),
+            (TableDataContributor, storage),
+            (MetricsPublisher, insights),
+            (SecretsUser, vault),
+        };
+        Assert.Equal(expected.Order(), assignments.Select(a => (a.Role, a.Scope)).Order());
+
+        // All for the function app's user-assigned identity, as a service principal.
+        var identity = (string)snap.Single("Microsoft.ManagedIdentity/userAssignedIdentities")["name"]!;
+        Assert.All(assignments, a => Assert.Contains($"userAssignedIdentities/{identity}'", a.Principal, StringComparison.Ordinal));
+        Assert.All(snap.OfType("Microsoft.Authorization/roleAssignments"),
+            r => Assert.Equal("ServicePrincipal", (string?)r["properties"]!["principalType"]));
+    }
+
+    [Fact]
+    public void Role_assignment_names_are_deterministic_guids()
+    {
+        var infra = InfraArtifacts.Get();
+        var names = Assignments(infra.DefaultSnapshot).Select(a => a.Name).ToArray();
+        Assert.All(names, n => Assert.True(Guid.TryParse(n, out _), n));
+        Assert.Equal(names.Length, names.Distinct().Count());
+        // Same inputs, separate evaluation => same names (the developer snapshot repeats the app's assignments).
+        var again = Assignments(infra.DeveloperSnapshot).Select(a => a.Name).ToHashSet();
+        Assert.Subset(again, names.ToHashSet());
+
+        // And they come from guid(), not from newGuid() or utcNow().
+        foreach (var text in infra.CompiledTexts.Values)
+        {
+            Assert.DoesNotContain("newGuid(", text, StringComparison.Ordinal);
+            Assert.DoesNotContain("utcNow(", text, StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
+    public void Optional_developer_principal_gets_the_storage_data_roles_only_when_given()
+    {
+        var infra = InfraArtifacts.Get();
+        Assert.DoesNotContain(Assignments(infra.DefaultSnapshot), a => a.Principal == InfraArtifacts.DeveloperPrincipalId);
+
+        var storage = IdOf(infra.DeveloperSnapshot, "Microsoft.Storage/storageAccounts");
+        var developer = Assignments(infra.DeveloperSnapshot).Where(a => a.Principal == InfraArtifacts.DeveloperPrincipalId).ToArray();
+        Assert.Equal(new[] { (BlobDataOwner, storage), (TableDataContributor, storage) }.Order(), developer.Select(a => (a.Role, a.Scope)).Order());
+        var developerTypes = infra.DeveloperSnapshot.OfType("Microsoft.Authorization/roleAssignments")
+            .Where(r => (string?)r["properties"]!["principalId"] == InfraArtifacts.DeveloperPrincipalId)
+            .Select(r => (string?)r["properties"]!["principalType"]);
+        Assert.All(developerTypes, t => Assert.Equal("User", t));
+    }
+}
