@@ -46,8 +46,21 @@ public static class AiFlowEventParser
         }
     }
 
-    /// <summary>Parses an event from an already parsed element.</summary>
+    /// <summary>Parses an event from an already parsed element; throws only <see cref="AiFlowParseException"/>.</summary>
     public static AiFlowEvent Parse(JsonElement root)
+    {
+        try
+        {
+            return ParseCore(root);
+        }
+        catch (InvalidOperationException ex)
+        {
+            // JsonDocument checks string contents lazily: invalid UTF-8 inside a string surfaces on first read.
+            throw new AiFlowParseException("The body is not valid UTF-8 JSON (a string holds invalid UTF-8).", ex);
+        }
+    }
+
+    private static AiFlowEvent ParseCore(JsonElement root)
     {
         if (root.ValueKind != JsonValueKind.Object)
         {
@@ -136,7 +149,7 @@ public static class AiFlowEventParser
         }
         catch (InvalidOperationException ex)
         {
-            throw new AiFlowParseException("The event could not be read.", ex);
+            throw new AiFlowParseException("The body is not valid UTF-8 JSON (a string holds invalid UTF-8).", ex);
         }
     }
 
@@ -150,7 +163,7 @@ public static class AiFlowEventParser
             return $"The body has a duplicate property{position}; an event must be unambiguous.";
         }
 
-        if (ex.Message.Contains("depth", StringComparison.OrdinalIgnoreCase))
+        if (ex.Message.Contains("maximum configured depth", StringComparison.OrdinalIgnoreCase))
         {
             return $"The body is nested deeper than {MaxDepth} levels.";
         }

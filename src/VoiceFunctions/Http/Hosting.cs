@@ -26,8 +26,8 @@ public static class Hosting
         ArgumentNullException.ThrowIfNull(app);
         try
         {
-            app.Run();
-            return 0;
+            // Validate before the host starts, so a bad setting is reported once, plainly, and not as a host crash log.
+            app.Services.GetService<IStartupValidator>()?.Validate();
         }
         catch (OptionsValidationException ex)
         {
@@ -39,5 +39,8 @@ public static class Hosting
 
             return 1;
         }
+
+        app.Run();
+        return 0;
     }
 }

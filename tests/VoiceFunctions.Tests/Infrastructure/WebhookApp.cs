@@ -9,7 +9,9 @@ public sealed class WebhookApp : WebApplicationFactory<Program>
 {
     private readonly Dictionary<string, string?> _settings;
 
-    public WebhookApp(Azurite azurite, IReadOnlyDictionary<string, string?>? overrides = null, bool usePersonas = true)
+    /// <param name="kestrel">False runs on the in-memory TestServer: only for start-up checks, whose
+    /// exceptions the Kestrel mode of WebApplicationFactory hides behind an ObjectDisposedException.</param>
+    public WebhookApp(Azurite azurite, IReadOnlyDictionary<string, string?>? overrides = null, bool usePersonas = true, bool kestrel = true)
     {
         ArgumentNullException.ThrowIfNull(azurite);
         _settings = new Dictionary<string, string?>(StringComparer.OrdinalIgnoreCase)
@@ -29,8 +31,14 @@ public sealed class WebhookApp : WebApplicationFactory<Program>
             _settings[key] = value;
         }
 
-        UseKestrel(0);
+        if (kestrel)
+        {
+            UseKestrel(0);
+        }
     }
+
+    /// <summary>Builds and starts the host; configuration errors surface here.</summary>
+    public void Start() => _ = Server;
 
     protected override void ConfigureWebHost(IWebHostBuilder builder)
     {

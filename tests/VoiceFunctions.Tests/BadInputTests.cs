@@ -1,0 +1,73 @@
+using System.Net;
+using System.Text;
+using System.Text.Json;
+using VoiceFunctions.Tests.Infrastructure;
+
+namespace VoiceFunctions.Tests;
+
+/// <summary>
+/// The corpus of broken requests in tests/fixtures/bad-requests (one file each: body, content type and the
+/// documented answer), sent over real HTTP: each gets its 4xx problem+json, nothing is written, the app stays up.
+/// </summary>
+public sealed class BadInputTests(DefaultApp app) : IClassFixture<DefaultApp>
+{
+    private readonly CallClient _calls = app.Calls();
+
+    public static TheoryData<string> Cases =>
+        new(Directory.GetFiles(Path.Combine(AppContext.BaseDirectory, "fixtures", "bad-requests"), "*.json").Select(Path.GetFileName).Order(StringComparer.Ordinal)!);
+
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public async Task Each_broken_request_gets_its_documented_problem_and_writes_nothing(string file)
+    {
+        using var fixture = JsonDocument.Parse(File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "fixtures", "bad-requests", file)));
+        var spec = fixture.RootElement;
+        var expect = spec.GetProperty("expect");
+
+        using var response = await _calls.PostBytesAsync(Body(spec), spec.GetProperty("contentType").GetString());
+
+        await ProblemAssert.IsProblemAsync(response, expect.GetProperty("status").GetInt32(), expect.GetProperty("type").GetString()!, expect.GetProperty("detailContains").GetString());
+        using var stored = await _calls.GetSessionResponseAsync(spec.GetProperty("sessionId").GetString()!);
+        Assert.Equal(HttpStatusCode.NotFound, stored.StatusCode);
+        Assert.Single(await _calls.StartAsync(CallClient.NewSessionId())); // still up and answering
+    }
+
+    [Fact]
+    public async Task A_chunked_body_over_the_cap_is_refused_without_a_content_length()
+    {
+        using var content = new StreamContent(new MemoryStream(Encoding.UTF8.GetBytes(new string(' ', 300 * 1024) + "{}")));
+        content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/json");
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/api/events") { Content = content };
+        request.Headers.TransferEncodingChunked = true;
+
+        using var response = await _calls.Http.SendAsync(request);
+
+        await ProblemAssert.IsProblemAsync(response, 413, "urn:voicefunctions:problem:too-large");
+    }
+
+    [Fact]
+    public async Task Other_methods_and_paths_are_4xx_not_5xx()
+    {
+        using var get = await _calls.Http.GetAsync(new Uri("/api/events", UriKind.Relative));
+        using var missing = await _calls.Http.GetAsync(new Uri("/api/nothing-here", UriKind.Relative));
+
+        Assert.Equal(HttpStatusCode.MethodNotAllowed, get.StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, missing.StatusCode);
+    }
+
+    private static byte[] Body(JsonElement spec)
+    {
+        if (spec.TryGetProperty("bodyBase64", out var b64))
+        {
+            return Convert.FromBase64String(b64.GetString()!);
+        }
+
+        if (spec.TryGetProperty("oversizeTextChars", out var chars))
+        {
+            var evt = CallClient.Event("user_speak", spec.GetProperty("sessionId").GetString()!, fields: new() { ["text"] = new string('a', chars.GetInt32()) });
+            return Encoding.UTF8.GetBytes(evt.ToJsonString());
+        }
+
+        return Encoding.UTF8.GetBytes(spec.GetProperty("body").GetString()!);
+    }
+}

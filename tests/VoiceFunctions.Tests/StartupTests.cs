@@ -1,0 +1,99 @@
+using VoiceFunctions.Tests.Infrastructure;
+
+namespace VoiceFunctions.Tests;
+
+/// <summary>
+/// Configuration is validated at start-up: the real handler process, given a bad setting, exits with 1 and
+/// names the setting; it never starts serving calls with a broken persona.
+/// </summary>
+public sealed class StartupTests(Azurite azurite)
+{
+    private const string NotAConnectionString = "this-is-not-a-connection-string-but-could-be-a-secret";
+
+    public static TheoryData<string, string?, string> BadSettings => new()
+    {
+        { "Personas:default:SystemPrompt", "", "Personas:default:SystemPrompt is required" },
+        { "Personas:default:Temperature", "2.5", "Personas:default:Temperature must be between 0 and 2" },
+        { "Personas:default:Language", "not a language", "Personas:default:Language" },
+        { "Personas:default:Pipeline:Provider", "GOOGLE", "Personas:default:Pipeline: provider" },
+        { "Personas:german:PhoneNumbers:0", TestPersonas.GatedNumber, "also listed by persona" },
+        { "Personas:default:Escalation:DtmfDigits", "0x", "DtmfDigits" },
+        { "Personas:default:Escalation:TransferTimeoutSeconds", "3", "TransferTimeoutSeconds must be between 5 and 120" },
+        { "Personas:gated:Greeting", "", "Greeting is required when VoiceToVoice is false" },
+        { "SessionStore:TableName", "no-dashes", "SessionStore:TableName" },
+        { "SessionStore:ConnectionString", NotAConnectionString, "SessionStore:ConnectionString is not a valid" },
+        { "AiFlow:MaxBodyBytes", "10", "AiFlow:MaxBodyBytes" },
+    };
+
+    [Theory]
+    [MemberData(nameof(BadSettings))]
+    public async Task An_invalid_setting_stops_the_app_with_a_message_naming_it(string key, string? value, string message)
+    {
+        var settings = Settings();
+        settings[key] = value;
+
+        var (exitCode, output) = await RunUntilExitAsync(settings);
+
+        Assert.Equal(1, exitCode);
+        Assert.Contains("configuration is invalid", output, StringComparison.Ordinal);
+        Assert.Contains(message, output, StringComparison.Ordinal);
+        Assert.DoesNotContain(NotAConnectionString, output, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Without_any_persona_the_app_asks_for_a_default_one()
+    {
+        var settings = Settings();
+        foreach (var key in settings.Keys.Where(k => k.StartsWith("Personas:", StringComparison.Ordinal)).ToList())
+        {
+            settings.Remove(key);
+        }
+
+        var (exitCode, output) = await RunUntilExitAsync(settings);
+
+        Assert.Equal(1, exitCode);
+        Assert.Contains("a persona named 'default' is required", output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Without_a_store_setting_the_app_names_the_settings_it_accepts()
+    {
+        var settings = Settings();
+        settings.Remove("SessionStore:ConnectionString");
+
+        var (exitCode, output) = await RunUntilExitAsync(settings);
+
+        Assert.Equal(1, exitCode);
+        Assert.Contains("AzureWebJobsStorage", output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task AzureWebJobsStorage_is_the_fallback_store()
+    {
+        await using var app = new WebhookApp(azurite, new Dictionary<string, string?>
+        {
+            ["SessionStore:ConnectionString"] = null,
+            ["AzureWebJobsStorage"] = azurite.ConnectionString,
+        });
+        using var calls = app.Calls();
+        var id = CallClient.NewSessionId();
+
+        await calls.StartAsync(id);
+
+        Assert.Equal("voice_to_voice", (await calls.GetSessionAsync(id)).GetProperty("mode").GetString());
+    }
+
+    private Dictionary<string, string?> Settings() => new(TestPersonas.Settings)
+    {
+        ["SessionStore:ConnectionString"] = azurite.ConnectionString,
+    };
+
+    private static async Task<(int ExitCode, string Output)> RunUntilExitAsync(Dictionary<string, string?> settings)
+    {
+        // The handler built beside the tests (the test project references it).
+        await using var handler = HandlerProcess.Start(AppContext.BaseDirectory, "dotnet", ["VoiceFunctions.dll"], settings);
+        var exitCode = await handler.WaitForExitAsync(TimeSpan.FromSeconds(30));
+        return (exitCode, handler.Output);
+    }
+}
