@@ -23,6 +23,11 @@ public sealed partial class CallHandler(CallFlow flow, SessionStore store, TimeP
     public async Task<IReadOnlyList<AiFlowAction>> HandleAsync(AiFlowEvent evt, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(evt);
+        if (evt is UnknownEvent)
+        {
+            return []; // answered 204 and logged by the endpoint; nothing to read or store
+        }
+
         var sessionId = SessionIds.Canonical(evt.Session.Id);
         var slot = GetSlot(sessionId);
         await slot.Lock.WaitAsync(cancellationToken).ConfigureAwait(false);
@@ -31,7 +36,14 @@ public sealed partial class CallHandler(CallFlow flow, SessionStore store, TimeP
             CallStep? step = null;
             for (var attempt = 1; attempt <= MaxAttempts; attempt++)
             {
-                if (!slot.Loaded)
+                if (!slot.Loaded && attempt == 1 && evt is SessionStartEvent)
+                {
+                    // Almost every session_start is for a new call: try to add it straight away (one round trip);
+                    // a conflict means the call is known after all, and the loop reloads it.
+                    slot.State = null;
+                    slot.ETag = null;
+                }
+                else if (!slot.Loaded)
                 {
                     var stored = await store.LoadAsync(sessionId, CancellationToken.None).ConfigureAwait(false);
                     slot.State = stored?.State;

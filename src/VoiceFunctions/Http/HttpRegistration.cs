@@ -23,6 +23,19 @@ public static class HttpRegistration
         ArgumentNullException.ThrowIfNull(app);
         app.UseExceptionHandler();
         app.UseStatusCodePages();
+        if (app.Configuration.GetValue<bool>("Diagnostics:StorageRoundTripsHeader"))
+        {
+            app.Use(async (context, next) =>
+            {
+                var counter = VoiceFunctions.Sessions.StorageRoundTrips.Begin();
+                context.Response.OnStarting(() =>
+                {
+                    context.Response.Headers[VoiceFunctions.Sessions.StorageRoundTrips.HeaderName] = counter.Count.ToString(System.Globalization.CultureInfo.InvariantCulture);
+                    return Task.CompletedTask;
+                });
+                await next(context).ConfigureAwait(false);
+            });
+        }
 
         // Readiness: the Functions host and load balancers probe the handler; no data, no token.
         app.MapGet("/", () => TypedResults.Ok("VoiceFunctions is running."));

@@ -13,15 +13,17 @@ public static partial class SessionStoreRegistration
         services.AddOptions<SessionStoreOptions>().Bind(configuration.GetSection(SessionStoreOptions.Section)).ValidateOnStart();
         services.AddSingleton<IPostConfigureOptions<SessionStoreOptions>, SessionStoreFallback>();
         services.AddSingleton<IValidateOptions<SessionStoreOptions>, SessionStoreValidation>();
-        services.AddSingleton(provider => CreateTableClient(provider.GetRequiredService<IOptions<SessionStoreOptions>>().Value));
+        services.AddSingleton<StorageRoundTrips>();
+        services.AddSingleton(provider => CreateTableClient(provider.GetRequiredService<IOptions<SessionStoreOptions>>().Value, provider.GetRequiredService<StorageRoundTrips>()));
         services.AddSingleton<SessionStore>();
         services.AddHostedService<SessionTableInitializer>();
         return services;
     }
 
-    private static TableClient CreateTableClient(SessionStoreOptions options)
+    private static TableClient CreateTableClient(SessionStoreOptions options, StorageRoundTrips roundTrips)
     {
         var clientOptions = new TableClientOptions();
+        clientOptions.AddPolicy(roundTrips, HttpPipelinePosition.PerRetry);
         clientOptions.Retry.MaxRetries = options.MaxRetries;
         clientOptions.Retry.Mode = RetryMode.Exponential;
         clientOptions.Retry.Delay = TimeSpan.FromMilliseconds(50);
