@@ -11,7 +11,7 @@ namespace VoiceFunctions.Calls;
 /// serializes them. The session state is kept in memory between events, so a known session's answer
 /// needs no storage read: one transaction per event in steady state.
 /// </summary>
-public sealed partial class CallHandler(CallFlow flow, SessionStore store, TimeProvider time, ILogger<CallHandler> logger)
+public sealed partial class CallHandler(CallFlow flow, SessionStore store, CallTelemetry telemetry, TimeProvider time, ILogger<CallHandler> logger)
 {
     private const int MaxAttempts = 5;
 
@@ -69,6 +69,7 @@ public sealed partial class CallHandler(CallFlow flow, SessionStore store, TimeP
                         _slots.TryRemove(sessionId, out _);
                     }
 
+                    telemetry.Recorded(evt, step, stored: true);
                     return step.Actions;
                 }
                 catch (SessionConflictException)
@@ -86,7 +87,9 @@ public sealed partial class CallHandler(CallFlow flow, SessionStore store, TimeP
             // The call comes first: answer with what the flow decided even though the write failed.
             LogStorageFailed(logger, ex, sessionId, evt.Type, (ex as RequestFailedException)?.Status ?? 0);
             slot.Loaded = false;
-            return flow.Decide(slot.State, evt, time.GetUtcNow()).Actions;
+            var unstored = flow.Decide(slot.State, evt, time.GetUtcNow());
+            telemetry.Recorded(evt, unstored, stored: false);
+            return unstored.Actions;
         }
         finally
         {

@@ -1,3 +1,5 @@
+using Microsoft.Extensions.DependencyInjection.Extensions;
+
 namespace VoiceFunctions.Calls;
 
 public static class CallRegistration
@@ -7,6 +9,7 @@ public static class CallRegistration
         services.AddSingleton(TimeProvider.System);
         services.AddSingleton<CallFlow>();
         services.AddSingleton<CallHandler>();
+        services.TryAddSingleton<CallTelemetry>();
         return services;
     }
 }
