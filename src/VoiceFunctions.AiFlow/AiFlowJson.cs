@@ -1,3 +1,4 @@
+using System.Text.Encodings.Web;
 using System.Text.Json;
 
 namespace VoiceFunctions.AiFlow;
@@ -5,9 +6,18 @@ namespace VoiceFunctions.AiFlow;
 /// <summary>Writes and reads whole protocol messages: the webhook's answer, and events (for clients and tests).</summary>
 public static class AiFlowJson
 {
+    /// <summary>
+    /// The source-generated metadata with relaxed escaping: the body is JSON for a machine, not HTML, so
+    /// "ö" and "+" travel as themselves instead of \u00F6 and \u002B (smaller, and readable in traces).
+    /// </summary>
+    public static AiFlowJsonContext Context { get; } = new(new JsonSerializerOptions(AiFlowJsonContext.Default.Options)
+    {
+        Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+    });
+
     /// <summary>The answer body: always a JSON array, which the platform executes in order.</summary>
     public static byte[] Serialize(IReadOnlyList<AiFlowAction> actions) =>
-        JsonSerializer.SerializeToUtf8Bytes(actions, AiFlowJsonContext.Default.IReadOnlyListAiFlowAction);
+        JsonSerializer.SerializeToUtf8Bytes(actions, Context.IReadOnlyListAiFlowAction);
 
     /// <summary>Reads an answer: one action object or an array of them.</summary>
     public static IReadOnlyList<AiFlowAction> Deserialize(ReadOnlySpan<byte> utf8Json)
@@ -19,8 +29,8 @@ public static class AiFlowJson
         }
 
         return reader.TokenType == JsonTokenType.StartArray
-            ? JsonSerializer.Deserialize(utf8Json, AiFlowJsonContext.Default.IReadOnlyListAiFlowAction) ?? []
-            : [JsonSerializer.Deserialize(utf8Json, AiFlowJsonContext.Default.AiFlowAction) ?? throw new JsonException("null action")];
+            ? JsonSerializer.Deserialize(utf8Json, Context.IReadOnlyListAiFlowAction) ?? []
+            : [JsonSerializer.Deserialize(utf8Json, Context.AiFlowAction) ?? throw new JsonException("null action")];
     }
 
     public static string Serialize(AiFlowEvent evt)
@@ -28,16 +38,16 @@ public static class AiFlowJson
         ArgumentNullException.ThrowIfNull(evt);
         return evt switch
         {
-            SessionStartEvent e => JsonSerializer.Serialize(e, AiFlowJsonContext.Default.SessionStartEvent),
-            UserSpeakEvent e => JsonSerializer.Serialize(e, AiFlowJsonContext.Default.UserSpeakEvent),
-            AssistantSpeakEvent e => JsonSerializer.Serialize(e, AiFlowJsonContext.Default.AssistantSpeakEvent),
-            AssistantSpeechEndedEvent e => JsonSerializer.Serialize(e, AiFlowJsonContext.Default.AssistantSpeechEndedEvent),
-            UserInputTimeoutEvent e => JsonSerializer.Serialize(e, AiFlowJsonContext.Default.UserInputTimeoutEvent),
-            DtmfReceivedEvent e => JsonSerializer.Serialize(e, AiFlowJsonContext.Default.DtmfReceivedEvent),
-            SessionEndEvent e => JsonSerializer.Serialize(e, AiFlowJsonContext.Default.SessionEndEvent),
-            UserSpeechStartedEvent e => JsonSerializer.Serialize(e, AiFlowJsonContext.Default.UserSpeechStartedEvent),
-            UserBargeInEvent e => JsonSerializer.Serialize(e, AiFlowJsonContext.Default.UserBargeInEvent),
-            UnknownEvent e => $"{{\"type\":{JsonSerializer.Serialize(e.Type, AiFlowJsonContext.Default.String)},\"session\":{JsonSerializer.Serialize(e.Session, AiFlowJsonContext.Default.AiFlowSession)}}}",
+            SessionStartEvent e => JsonSerializer.Serialize(e, Context.SessionStartEvent),
+            UserSpeakEvent e => JsonSerializer.Serialize(e, Context.UserSpeakEvent),
+            AssistantSpeakEvent e => JsonSerializer.Serialize(e, Context.AssistantSpeakEvent),
+            AssistantSpeechEndedEvent e => JsonSerializer.Serialize(e, Context.AssistantSpeechEndedEvent),
+            UserInputTimeoutEvent e => JsonSerializer.Serialize(e, Context.UserInputTimeoutEvent),
+            DtmfReceivedEvent e => JsonSerializer.Serialize(e, Context.DtmfReceivedEvent),
+            SessionEndEvent e => JsonSerializer.Serialize(e, Context.SessionEndEvent),
+            UserSpeechStartedEvent e => JsonSerializer.Serialize(e, Context.UserSpeechStartedEvent),
+            UserBargeInEvent e => JsonSerializer.Serialize(e, Context.UserBargeInEvent),
+            UnknownEvent e => $"{{\"type\":{JsonSerializer.Serialize(e.Type, Context.String)},\"session\":{JsonSerializer.Serialize(e.Session, Context.AiFlowSession)}}}",
             _ => throw new ArgumentException($"Unsupported event {evt.GetType().Name}.", nameof(evt)),
         };
     }

@@ -2,6 +2,7 @@ using VoiceFunctions.Calls;
 using VoiceFunctions.Http;
 using VoiceFunctions.Personas;
 using VoiceFunctions.Sessions;
+using VoiceFunctions.Telemetry;
 
 var builder = WebApplication.CreateBuilder(args);
 builder.WebHost.UseFunctionsCustomHandlerPort();
@@ -9,6 +10,7 @@ builder.WebHost.UseFunctionsCustomHandlerPort();
 builder.Services.AddPersonas(builder.Configuration);
 builder.Services.AddSessionStore(builder.Configuration);
 builder.Services.AddCalls();
+builder.Services.AddCallTelemetry(builder.Configuration);
 builder.Services.AddWebhookHttp(builder.Configuration);
 
 var app = builder.Build();

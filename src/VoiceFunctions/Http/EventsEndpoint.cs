@@ -48,6 +48,7 @@ public static partial class EventsEndpoint
             return Problems.InvalidEvent(ex.Message);
         }
 
+        VoiceFunctions.Telemetry.RequestTags.Tag(evt);
         var logger = loggers.CreateLogger(typeof(EventsEndpoint).FullName!);
         if (evt is UnknownEvent)
         {

@@ -21,7 +21,7 @@ public static class SessionsEndpoint
         }
 
         var record = await store.ReadAsync(SessionIds.Canonical(id), cancellationToken).ConfigureAwait(false);
-        return record is null ? Problems.SessionNotFound() : TypedResults.Json(SessionView.From(record), AppJsonContext.Default.SessionView);
+        return record is null ? Problems.SessionNotFound() : TypedResults.Json(SessionView.From(record), AppJsonContext.Relaxed.SessionView);
     }
 }
 
@@ -76,4 +76,14 @@ public sealed record SessionView
 /// <summary>The app's own JSON (snake_case like the AI Flow protocol), source-generated.</summary>
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
 [JsonSerializable(typeof(SessionView))]
-public sealed partial class AppJsonContext : JsonSerializerContext;
+public sealed partial class AppJsonContext : JsonSerializerContext
+{
+    /// <summary>Relaxed escaping: an API for tools, not HTML, so caller text reads as spoken.</summary>
+    /// <remarks>Lazy: static initializers across partial declarations run in no defined order.</remarks>
+    public static AppJsonContext Relaxed => s_relaxed ??= new(new System.Text.Json.JsonSerializerOptions(Default.Options)
+    {
+        Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+    });
+
+    private static AppJsonContext? s_relaxed;
+}

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Replays one call against the webhook and prints each answer:
+# session_start -> user_speak x3 -> assistant_speak -> user_speak ("human": escalation) -> session_end,
+# then reads the call back. Needs curl.
+#   ./scripts/sample-call.sh [BASE_URL]          default http://localhost:7071
+# Optional: AIFLOW_API_TOKEN (sent as X-API-TOKEN), FUNCTION_KEY (sent as ?code= for the Functions host).
+set -euo pipefail
+base="${1:-http://localhost:7071}"
+id="$(cat /proc/sys/kernel/random/uuid 2>/dev/null || uuidgen)"
+query=""; [ -n "${FUNCTION_KEY:-}" ] && query="?code=${FUNCTION_KEY}"
+headers=(-H "Content-Type: application/json")
+[ -n "${AIFLOW_API_TOKEN:-}" ] && headers+=(-H "X-API-TOKEN: ${AIFLOW_API_TOKEN}")
+session="{\"id\":\"$id\",\"account_id\":\"demo\",\"phone_number\":\"+4921100000001\",\"direction\":\"inbound\",\"from_phone_number\":\"+491701234567\",\"to_phone_number\":\"+4921100000001\"}"
+
+send() {
+  local body="$1"
+  echo "> $(printf '%s' "$body" | cut -c1-110)"
+  curl -sS -w '\n< HTTP %{http_code} in %{time_total}s\n\n' -X POST "${headers[@]}" --data-binary "$body" "$base/api/events$query"
+}
+
+send "{\"type\":\"session_start\",\"session\":$session}"
+send "{\"type\":\"user_speak\",\"session\":$session,\"text\":\"Hello, I would like an appointment next week.\",\"barged_in\":false}"
+send "{\"type\":\"assistant_speak\",\"session\":$session,\"text\":\"Of course. Which day suits you?\",\"duration_ms\":1800,\"speech_started_at\":$(date +%s)000}"
+send "{\"type\":\"user_speak\",\"session\":$session,\"text\":\"Tuesday morning, if possible.\"}"
+send "{\"type\":\"user_speak\",\"session\":$session,\"text\":\"Actually, can I talk to a human?\"}"
+send "{\"type\":\"session_end\",\"session\":$session}"
+
+echo "> GET /api/sessions/$id"
+curl -sS "${headers[@]}" "$base/api/sessions/$id$query"
+echo
