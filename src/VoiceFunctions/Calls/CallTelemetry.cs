@@ -71,7 +71,7 @@ public sealed partial class CallTelemetry(IOptions<TelemetryOptions> options, Tr
         try
         {
             // Trace rows and mode changes share one sequence: report them in the order the call saw them.
-            var rows = step.Trace.Select(t => (t.Seq, Trace: t, Mode: (ModeChange?)null))
+            var rows = step.Trace.Select(t => (t.Seq, Trace: (TraceEntry?)t, Mode: (ModeChange?)null))
                 .Concat(step.ModeChanges.Select(m => (m.Seq, Trace: (TraceEntry?)null, Mode: (ModeChange?)m)))
                 .OrderBy(r => r.Seq);
             foreach (var (_, trace, mode) in rows)

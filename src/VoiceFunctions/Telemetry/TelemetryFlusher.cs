@@ -12,11 +12,17 @@ namespace VoiceFunctions.Telemetry;
 /// </summary>
 internal sealed partial class TelemetryFlusher(IServiceProvider services, IHostApplicationLifetime lifetime, IOptions<TelemetryOptions> options, ILogger<TelemetryFlusher> logger) : IHostedService
 {
-    private CancellationTokenRegistration _registration;
+    private TracerProvider? _traces;
+    private LoggerProvider? _logs;
+    private MeterProvider? _metrics;
 
     public Task StartAsync(CancellationToken cancellationToken)
     {
-        _registration = lifetime.ApplicationStopped.Register(Flush);
+        // Resolved now: when ApplicationStopped fires, the container may already be on its way out.
+        _traces = services.GetService<TracerProvider>();
+        _logs = services.GetService<LoggerProvider>();
+        _metrics = services.GetService<MeterProvider>();
+        lifetime.ApplicationStopped.Register(() => Flush());
         return Task.CompletedTask;
     }
 
@@ -26,9 +32,9 @@ internal sealed partial class TelemetryFlusher(IServiceProvider services, IHostA
     public bool Flush()
     {
         var timeout = (int)options.Value.ShutdownFlushTimeout.TotalMilliseconds;
-        var traces = services.GetService<TracerProvider>()?.ForceFlush(timeout) ?? true;
-        var logs = services.GetService<LoggerProvider>()?.ForceFlush(timeout) ?? true;
-        var metrics = services.GetService<MeterProvider>()?.ForceFlush(timeout) ?? true;
+        var traces = _traces?.ForceFlush(timeout) ?? true;
+        var logs = _logs?.ForceFlush(timeout) ?? true;
+        var metrics = _metrics?.ForceFlush(timeout) ?? true;
         var done = traces && logs && metrics;
         if (!done)
         {

@@ -153,7 +153,7 @@ public static partial class TelemetryRegistration
 
                 using (logger.BeginScope(new KeyValuePair<string, object>[] { new(RequestTags.InvocationId, invocationId) }))
                 {
-                    LogInvocation(logger, invocationId, context.Request.Path);
+                    LogInvocation(logger, invocationId, context.Request.Path.Value ?? string.Empty);
                     await nextMiddleware(context).ConfigureAwait(false);
                 }
             });

@@ -1,0 +1,166 @@
+using System.Net.Http.Headers;
+using System.Text;
+using System.Text.Json.Nodes;
+using Microsoft.ApplicationInsights;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
+using OpenTelemetry.Trace;
+using VoiceFunctions.Calls;
+using VoiceFunctions.Telemetry;
+using VoiceFunctions.Tests.Infrastructure;
+
+namespace VoiceFunctions.Tests.Telemetry;
+
+/// <summary>
+/// What would reach Application Insights for a whole call, captured on a loopback ingestion endpoint:
+/// the app runs on Kestrel against Azurite, the Azure Monitor exporter posts to <see cref="IngestionCapture"/>.
+/// Nothing is flushed by hand: stopping the app must send what is buffered.
+/// </summary>
+public sealed class TelemetryTests(Azurite azurite)
+{
+    private const string SmallTalk = "Hello, my date of birth is 1 May 1980";
+    private const string AskForHuman = "Can I talk to a human please";
+    private static readonly string[] SuccessCodes = ["200", "204"];
+
+    [Fact]
+    public async Task A_whole_call_arrives_as_requests_dependencies_and_ordered_events_under_one_session_id()
+    {
+        await using var capture = new IngestionCapture();
+        var id = CallClient.NewSessionId();
+        await PlayCallAsync(capture.Settings, id);
+
+        var requests = capture.OfType("RequestData").Where(r => Dim(r, "SessionId") == id).ToList();
+        Assert.Equal(["session_start", "user_speak", "user_speak", "session_end"], requests.OrderBy(Time).Select(r => Dim(r, "EventType")));
+        Assert.All(requests, r =>
+        {
+            Assert.StartsWith("inv-", Dim(r, "InvocationId"), StringComparison.Ordinal);
+            Assert.Contains((string?)r["data"]!["baseData"]!["responseCode"], SuccessCodes);
+            Assert.Equal(true, (bool?)r["data"]!["baseData"]!["success"]);
+        });
+        Assert.Equal(4, requests.Select(r => Dim(r, "InvocationId")).Distinct().Count());
+
+        // Table Storage calls are dependencies of the request that made them.
+        var operations = requests.ToDictionary(OperationId, r => r);
+        var dependencies = capture.OfType("RemoteDependencyData").Where(d => operations.ContainsKey(OperationId(d))).ToList();
+        Assert.NotEmpty(dependencies);
+        Assert.All(operations.Keys, op => Assert.Contains(dependencies, d => OperationId(d) == op));
+        Assert.Contains(dependencies, d => ((string?)d["data"]!["baseData"]!["target"] ?? string.Empty).Contains($"127.0.0.1:{azurite.Port}", StringComparison.Ordinal));
+
+        // One filter on the session id gives the whole call, in order, each event inside its request.
+        var events = capture.OfType("EventData").Where(e => Dim(e, "SessionId") == id).OrderBy(e => long.Parse(Dim(e, "Seq")!, System.Globalization.CultureInfo.InvariantCulture)).ToList();
+        Assert.Equal(
+            ["ModeChanged", "SessionStarted", "CallerTurn", "CallerTurn", "Escalation", "ModeChanged", "SessionEnded"],
+            events.Select(e => (string?)e["data"]!["baseData"]!["name"]));
+        Assert.Equal(events.Select(Time).Order(), events.Select(Time));
+        foreach (var e in events)
+        {
+            var request = operations[OperationId(e)];
+            Assert.Equal(Dim(e, "EventType"), Dim(request, "EventType"));
+            Assert.Equal((string?)request["data"]!["baseData"]!["id"], (string?)e["tags"]!["ai.operation.parentId"]);
+            Assert.Equal("true", Dim(e, "Stored"));
+        }
+
+        Assert.Equal(("voice_to_voice", "session_start"), (Dim(events[0], "To"), Dim(events[0], "Reason")));
+        Assert.Equal(("voice_to_voice", "pipeline", "escalation_keyword"), (Dim(events[5], "From"), Dim(events[5], "To"), Dim(events[5], "Reason")));
+        Assert.Equal("keyword:human", Dim(events[4], "Trigger"));
+        Assert.Equal(("2", "true"), (Dim(events[6], "Turns"), Dim(events[6], "Escalated")));
+
+        // The caller's words: length and keyed hash only, and never anywhere in what was sent.
+        var turns = events.Where(e => (string?)e["data"]!["baseData"]!["name"] == "CallerTurn").ToList();
+        Assert.Equal([SmallTalk.Length.ToString(System.Globalization.CultureInfo.InvariantCulture), AskForHuman.Length.ToString(System.Globalization.CultureInfo.InvariantCulture)], turns.Select(t => Dim(t, "TextLength")));
+        Assert.All(turns, t => Assert.Matches("^[0-9a-f]{16}$", Dim(t, "TextHash")));
+        Assert.NotEqual(Dim(turns[0], "TextHash"), Dim(turns[1], "TextHash"));
+        Assert.All(turns, t => Assert.Null(Dim(t, "Text")));
+        Assert.DoesNotContain("1 May 1980", capture.Raw, StringComparison.Ordinal);
+        Assert.DoesNotContain("talk to a human", capture.Raw, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task The_transcript_is_sent_only_when_enabled()
+    {
+        await using var capture = new IngestionCapture();
+        var id = CallClient.NewSessionId();
+        var settings = new Dictionary<string, string?>(capture.Settings) { ["Telemetry:IncludeTranscripts"] = "true" };
+        await PlayCallAsync(settings, id);
+
+        var turns = capture.OfType("EventData").Where(e => Dim(e, "SessionId") == id && (string?)e["data"]!["baseData"]!["name"] == "CallerTurn").ToList();
+        Assert.Equal([SmallTalk, AskForHuman], turns.OrderBy(t => Dim(t, "Seq")).Select(t => Dim(t, "Text")));
+    }
+
+    [Fact]
+    public async Task Without_a_connection_string_nothing_is_registered_and_calls_work()
+    {
+        await using var app = new WebhookApp(azurite);
+        using var calls = app.Calls();
+        var id = CallClient.NewSessionId();
+
+        Assert.NotEmpty(await calls.StartAsync(id));
+        await calls.SayAsync(id, AskForHuman);
+        await calls.EndAsync(id);
+
+        Assert.Null(app.Services.GetService<TelemetryClient>());
+        Assert.Null(app.Services.GetService<TracerProvider>());
+        Assert.DoesNotContain(app.Services.GetServices<Microsoft.Extensions.Hosting.IHostedService>(), s => s.GetType().Namespace?.StartsWith("Azure.Monitor", StringComparison.Ordinal) == true);
+        Assert.NotNull(app.Services.GetRequiredService<CallTelemetry>());
+    }
+
+    [Fact]
+    public void The_transcript_hash_is_an_hmac_keyed_by_the_setting()
+    {
+        const string key = "0123456789abcdef-test-key";
+        var keyed = new TranscriptFingerprint(Options.Create(new TelemetryOptions { TranscriptHashKey = key }));
+        var expected = Convert.ToHexStringLower(System.Security.Cryptography.HMACSHA256.HashData(Encoding.UTF8.GetBytes(key), Encoding.UTF8.GetBytes("yes"))[..8]);
+
+        Assert.True(keyed.IsStable);
+        Assert.Equal(expected, keyed.Of("yes"));
+        Assert.NotEqual(Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData("yes"u8)[..8]), keyed.Of("yes"));
+        Assert.Equal(keyed.Of("caf\u00e9"), keyed.Of("cafe\u0301")); // NFC: the same words hash alike
+        Assert.False(new TranscriptFingerprint(Options.Create(new TelemetryOptions())).IsStable);
+    }
+
+    [Theory]
+    [InlineData("Authorization=AAD", true)]
+    [InlineData("ClientId=00000000-0000-0000-0000-000000000001;Authorization=AAD", true)]
+    [InlineData(" authorization = aad ; clientid = x ", true)]
+    [InlineData("ClientId=00000000-0000-0000-0000-000000000001", false)]
+    [InlineData("", false)]
+    [InlineData(null, false)]
+    public void Entra_id_auth_follows_the_authentication_string(string? value, bool entra)
+    {
+        Assert.Equal(entra, TelemetryRegistration.Credential(value) is Azure.Identity.ManagedIdentityCredential);
+    }
+
+    /// <summary>A call with an escalation, each event with its own Functions invocation id; then a graceful stop.</summary>
+    private async Task PlayCallAsync(IReadOnlyDictionary<string, string?> settings, string id)
+    {
+        var app = new TelemetryApp(azurite, settings);
+        try
+        {
+            using var calls = app.Calls();
+            await SendAsync(calls, CallClient.Event("session_start", id));
+            await SendAsync(calls, CallClient.Event("user_speak", id, fields: new JsonObject { ["text"] = SmallTalk }));
+            await SendAsync(calls, CallClient.Event("user_speak", id, fields: new JsonObject { ["text"] = AskForHuman }));
+            await SendAsync(calls, CallClient.Event("session_end", id));
+        }
+        finally
+        {
+            // No flush by hand: the graceful stop must send everything.
+            await app.DisposeAsync();
+        }
+    }
+
+    private static async Task SendAsync(CallClient calls, JsonObject evt)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/api/events") { Content = new StringContent(evt.ToJsonString(), Encoding.UTF8) };
+        request.Content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
+        request.Headers.Add(RequestTags.InvocationIdHeader, "inv-" + Guid.NewGuid().ToString("N"));
+        using var response = await calls.Http.SendAsync(request);
+        Assert.True(response.IsSuccessStatusCode, $"{(int)response.StatusCode}");
+    }
+
+    private static string? Dim(JsonObject envelope, string key) => (string?)envelope["data"]?["baseData"]?["properties"]?[key];
+
+    private static string OperationId(JsonObject envelope) => (string?)envelope["tags"]?["ai.operation.id"] ?? string.Empty;
+
+    private static DateTimeOffset Time(JsonObject envelope) => DateTimeOffset.Parse((string)envelope["time"]!, System.Globalization.CultureInfo.InvariantCulture);
+}
