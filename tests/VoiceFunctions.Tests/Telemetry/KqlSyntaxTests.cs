@@ -1,0 +1,70 @@
+using System.Diagnostics;
+using VoiceFunctions.Tests.Infrastructure;
+
+namespace VoiceFunctions.Tests.Telemetry;
+
+/// <summary>
+/// Every query in docs/kql parses with Microsoft's Kusto.Language parser (its JavaScript build, npm
+/// @kusto/language-service-next, pinned in tests/kql/package-lock.json; no NuGet build of it is served here).
+/// Syntax only: there is no Application Insights schema offline, so table and column names are not checked.
+/// </summary>
+public sealed class KqlSyntaxTests
+{
+    private static readonly string KqlTools = Path.Combine(Repository.Root, "tests", "kql");
+
+    [Fact]
+    public async Task Every_documented_query_parses()
+    {
+        var queries = Directory.GetFiles(Path.Combine(Repository.Root, "docs", "kql"), "*.kql");
+        Assert.True(queries.Length >= 5, "docs/kql should hold the timeline, calls per hour, escalation rate, latency and failure queries");
+        await EnsureInstalledAsync();
+
+        var (exit, output) = await RunAsync("node", ["check.js", .. queries]);
+
+        Assert.True(exit == 0, output);
+        Assert.Equal(queries.Length, output.Split('\n').Count(l => l.EndsWith(": ok", StringComparison.Ordinal)));
+    }
+
+    [Fact]
+    public async Task The_checker_rejects_a_broken_query()
+    {
+        await EnsureInstalledAsync();
+        var broken = Path.Combine(Path.GetTempPath(), $"broken-{Guid.NewGuid():N}.kql");
+        await File.WriteAllTextAsync(broken, "requests | where duration > | project name");
+        try
+        {
+            var (exit, output) = await RunAsync("node", ["check.js", broken]);
+            Assert.NotEqual(0, exit);
+            Assert.DoesNotContain(": ok", output, StringComparison.Ordinal);
+        }
+        finally
+        {
+            File.Delete(broken);
+        }
+    }
+
+    private static async Task EnsureInstalledAsync()
+    {
+        if (!Directory.Exists(Path.Combine(KqlTools, "node_modules", "@kusto", "language-service-next")))
+        {
+            var (exit, output) = await RunAsync("npm", ["ci", "--no-audit", "--no-fund", "--loglevel=error"]);
+            Assert.True(exit == 0, $"npm ci in tests/kql failed:\n{output}");
+        }
+    }
+
+    private static async Task<(int Exit, string Output)> RunAsync(string file, IEnumerable<string> arguments)
+    {
+        var start = new ProcessStartInfo(file) { WorkingDirectory = KqlTools, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var argument in arguments)
+        {
+            start.ArgumentList.Add(argument);
+        }
+
+        using var process = Process.Start(start) ?? throw new InvalidOperationException($"{file} did not start");
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(120));
+        await process.WaitForExitAsync(timeout.Token);
+        return (process.ExitCode, await stdout + await stderr);
+    }
+}
