@@ -9,7 +9,7 @@ builder.WebHost.UseFunctionsCustomHandlerPort();
 
 builder.Services.AddPersonas(builder.Configuration);
 builder.Services.AddSessionStore(builder.Configuration);
-builder.Services.AddCalls();
+builder.Services.AddCalls(builder.Configuration);
 builder.Services.AddCallTelemetry(builder.Configuration);
 builder.Services.AddWebhookHttp(builder.Configuration);
 

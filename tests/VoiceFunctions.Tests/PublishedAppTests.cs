@@ -34,17 +34,20 @@ public sealed class PublishedAppTests(Azurite azurite, PublishedAppTests.Publish
     {
         var functions = _publish.Functions();
 
-        Assert.Equal(["events", "sessions"], functions.Keys.Order(StringComparer.Ordinal));
-        foreach (var (name, function) in functions)
+        Assert.Equal(["RetentionPurge", "erase", "events", "sessions"], functions.Keys.Order(StringComparer.Ordinal));
+        foreach (var (name, function) in functions.Where(f => f.Key != "RetentionPurge"))
         {
             var trigger = function.GetProperty("bindings").EnumerateArray().Single(b => b.GetProperty("type").GetString() == "httpTrigger");
-            Assert.True(trigger.GetProperty("authLevel").GetString() == "function", $"{name} must require a function key");
+            Assert.True(trigger.GetProperty("authLevel").GetString() == (name == "erase" ? "admin" : "function"), $"{name} must require a key (the admin key to erase)");
             Assert.Contains(function.GetProperty("bindings").EnumerateArray(), b => b.GetProperty("type").GetString() == "http" && b.GetProperty("direction").GetString() == "out");
         }
 
         Assert.Equal("events", Trigger(functions["events"]).GetProperty("route").GetString());
         Assert.Equal(["post"], Trigger(functions["events"]).GetProperty("methods").EnumerateArray().Select(m => m.GetString()));
         Assert.Equal("sessions/{id}", Trigger(functions["sessions"]).GetProperty("route").GetString());
+        Assert.Equal(["delete"], Trigger(functions["erase"]).GetProperty("methods").EnumerateArray().Select(m => m.GetString()));
+        Assert.Equal("sessions/{id}", Trigger(functions["erase"]).GetProperty("route").GetString());
+        Assert.Equal("0 0 3 * * *", Trigger(functions["RetentionPurge"]).GetProperty("schedule").GetString());
     }
 
     [Fact]
@@ -52,7 +55,7 @@ public sealed class PublishedAppTests(Azurite azurite, PublishedAppTests.Publish
     {
         var description = _publish.HostJson.GetProperty("customHandler").GetProperty("description");
         var workingDirectory = description.TryGetProperty("workingDirectory", out var wd) ? Path.Combine(_publish.Folder, wd.GetString()!) : _publish.Folder;
-        var settings = new Dictionary<string, string?>(TestPersonas.Settings) { ["AzureWebJobsStorage"] = azurite.ConnectionString };
+        var settings = new Dictionary<string, string?>(TestPersonas.Settings) { ["AzureWebJobsStorage"] = azurite.ConnectionString, ["Spool:Path"] = Path.Combine(_publish.Folder, "spool") };
 
         await using var handler = HandlerProcess.Start(
             workingDirectory,
@@ -79,7 +82,7 @@ public sealed class PublishedAppTests(Azurite azurite, PublishedAppTests.Publish
     [Fact]
     public async Task The_handler_listens_only_on_loopback_at_the_port_it_is_given()
     {
-        var settings = new Dictionary<string, string?>(TestPersonas.Settings) { ["AzureWebJobsStorage"] = azurite.ConnectionString };
+        var settings = new Dictionary<string, string?>(TestPersonas.Settings) { ["AzureWebJobsStorage"] = azurite.ConnectionString, ["Spool:Path"] = Path.Combine(_publish.Folder, "spool") };
         await using var handler = HandlerProcess.Start(_publish.Folder, "dotnet", ["VoiceFunctions.dll"], settings);
 
         await handler.WaitUntilReadyAsync(TimeSpan.FromSeconds(60));

@@ -1,26 +1,59 @@
 using System.Collections.Concurrent;
 using Azure;
+using Microsoft.Extensions.Options;
 using VoiceFunctions.AiFlow;
 using VoiceFunctions.Sessions;
 
 namespace VoiceFunctions.Calls;
 
 /// <summary>
-/// Runs one event through <see cref="CallFlow"/> and stores the result. Events of one session are handled
-/// one at a time on this instance (arrival order = trace order); across instances the session row's ETag
-/// serializes them. The session state is kept in memory between events, so a known session's answer
-/// needs no storage read: one transaction per event in steady state.
+/// Runs each event through <see cref="CallFlow"/> and records the result, keeping two promises:
+/// <list type="number">
+/// <item>the answer goes out within <see cref="CallOptions.ResponseBudget"/>, whatever storage does;</item>
+/// <item>no event is lost: it is committed to Table Storage, or — when storage fails or is too slow —
+/// written to the durable local <see cref="SessionSpool"/> and replayed, in order, when storage is back.</item>
+/// </list>
+/// Events of one session are recorded one at a time on this instance (arrival order = trace order);
+/// across instances the session row's ETag serializes them. The session state is kept in memory between
+/// events, so a known session's answer needs no storage read: one transaction per event in steady state.
 /// </summary>
-public sealed partial class CallHandler(CallFlow flow, SessionStore store, CallTelemetry telemetry, TimeProvider time, ILogger<CallHandler> logger)
+public sealed partial class CallHandler(
+    CallFlow flow,
+    SessionStore store,
+    SessionSpool spool,
+    CallTelemetry telemetry,
+    TimeProvider time,
+    IOptions<CallOptions> options,
+    ILogger<CallHandler> logger)
 {
     private const int MaxAttempts = 5;
 
     /// <summary>Sessions kept in memory; beyond it the least recently used idle ones are dropped (and re-read if needed).</summary>
     private const int MaxCachedSessions = 10_000;
 
-    private readonly ConcurrentDictionary<string, SessionSlot> _slots = new(StringComparer.Ordinal);
+    /// <summary>After a storage failure, new steps go straight to the spool for this long instead of waiting on a dead service.</summary>
+    private static readonly TimeSpan OutageHold = TimeSpan.FromSeconds(2);
 
-    public async Task<IReadOnlyList<AiFlowAction>> HandleAsync(AiFlowEvent evt, CancellationToken cancellationToken)
+    private readonly ConcurrentDictionary<string, SessionSlot> _slots = new(StringComparer.Ordinal);
+    private readonly CallOptions _options = options.Value;
+    /// <summary>Timestamp of the last storage failure; 0 = none since the last successful replay.</summary>
+    private long _lastStorageFailure;
+    private long _lateAnswers;
+    private long _inFlight;
+    private long _lost;
+
+    /// <summary>Answers sent from the in-memory state because recording took longer than the budget.</summary>
+    public long LateAnswers => Interlocked.Read(ref _lateAnswers);
+
+    /// <summary>Steps that could be neither stored nor spooled (the local disk failed too).</summary>
+    public long Lost => Interlocked.Read(ref _lost);
+
+    private bool StorageRecentlyFailed =>
+        Interlocked.Read(ref _lastStorageFailure) is var failed and not 0 && time.GetElapsedTime(failed) < OutageHold;
+
+    /// <param name="evt">The parsed event.</param>
+    /// <param name="fingerprint">A hash of the raw body, to recognise a repeated delivery; null disables that check.</param>
+    public async Task<IReadOnlyList<AiFlowAction>> HandleAsync(AiFlowEvent evt, string? fingerprint = null)
     {
         ArgumentNullException.ThrowIfNull(evt);
         if (evt is UnknownEvent)
@@ -30,73 +63,279 @@ public sealed partial class CallHandler(CallFlow flow, SessionStore store, CallT
 
         var sessionId = SessionIds.Canonical(evt.Session.Id);
         var slot = GetSlot(sessionId);
-        await slot.Lock.WaitAsync(cancellationToken).ConfigureAwait(false);
+        var recording = RecordAsync(slot, sessionId, evt, fingerprint);
+        using var timer = new CancellationTokenSource();
+        var budget = Task.Delay(_options.ResponseBudget, time, timer.Token);
+        if (await Task.WhenAny(recording, budget).ConfigureAwait(false) == recording)
+        {
+            await timer.CancelAsync().ConfigureAwait(false);
+            return await recording.ConfigureAwait(false);
+        }
+
+        // Out of time: answer from what this instance knows; `recording` goes on and keeps the event.
+        Interlocked.Increment(ref _lateAnswers);
+        LogLateAnswer(logger, sessionId, evt.Type, (long)_options.ResponseBudget.TotalMilliseconds);
+        return flow.Decide(slot.State, evt, time.GetUtcNow()).Actions;
+    }
+
+    /// <summary>Decides and records one event under the session's lock. Never throws.</summary>
+    private async Task<IReadOnlyList<AiFlowAction>> RecordAsync(SessionSlot slot, string sessionId, AiFlowEvent evt, string? fingerprint)
+    {
+        Interlocked.Increment(ref _inFlight);
+        await slot.Lock.WaitAsync().ConfigureAwait(false);
         try
         {
-            CallStep? step = null;
-            for (var attempt = 1; attempt <= MaxAttempts; attempt++)
+            if (fingerprint is not null && slot.LastFingerprint == fingerprint && time.GetElapsedTime(slot.LastAt) < _options.DuplicateWindow)
             {
-                if (!slot.Loaded && attempt == 1 && evt is SessionStartEvent)
-                {
-                    // Almost every session_start is for a new call: try to add it straight away (one round trip);
-                    // a conflict means the call is known after all, and the loop reloads it.
-                    slot.State = null;
-                    slot.ETag = null;
-                }
-                else if (!slot.Loaded)
-                {
-                    var stored = await store.LoadAsync(sessionId, CancellationToken.None).ConfigureAwait(false);
-                    slot.State = stored?.State;
-                    slot.ETag = stored?.ETag;
-                    slot.Loaded = true;
-                }
-
-                step = flow.Decide(slot.State, evt, time.GetUtcNow());
-                if (step.WritesNothing)
-                {
-                    return step.Actions;
-                }
-
-                try
-                {
-                    // Not the request's token: a caller hanging up must not cost the trace its last turn.
-                    var etag = await store.CommitAsync(step, slot.ETag, CancellationToken.None).ConfigureAwait(false);
-                    slot.State = step.Next;
-                    slot.ETag = etag;
-                    slot.Loaded = etag is not null;
-                    if (evt is SessionEndEvent)
-                    {
-                        _slots.TryRemove(sessionId, out _);
-                    }
-
-                    telemetry.Recorded(evt, step, stored: true);
-                    return step.Actions;
-                }
-                catch (SessionConflictException)
-                {
-                    LogConflict(logger, sessionId, attempt);
-                    slot.Loaded = false;
-                }
+                LogDuplicate(logger, sessionId, evt.Type);
+                return slot.LastActions;
             }
 
-            LogGaveUp(logger, sessionId, evt.Type);
-            return step!.Actions;
+            var actions = await DecideAndStoreAsync(slot, sessionId, evt).ConfigureAwait(false);
+            slot.LastFingerprint = fingerprint;
+            slot.LastAt = time.GetTimestamp();
+            slot.LastActions = actions;
+            return actions;
         }
-        catch (Exception ex) when (ex is RequestFailedException or AggregateException or OperationCanceledException or TimeoutException)
+        catch (Exception ex) when (ex is not OutOfMemoryException)
         {
-            // The call comes first: answer with what the flow decided even though the write failed.
-            LogStorageFailed(logger, ex, sessionId, evt.Type, (ex as RequestFailedException)?.Status ?? 0);
-            slot.Loaded = false;
-            var unstored = flow.Decide(slot.State, evt, time.GetUtcNow());
-            telemetry.Recorded(evt, unstored, stored: false);
-            return unstored.Actions;
+            // Last line of defence: the caller still gets an answer; the failure is logged and counted.
+            Interlocked.Increment(ref _lost);
+            LogUnexpected(logger, ex, sessionId, evt.Type);
+            return flow.Decide(slot.State, evt, time.GetUtcNow()).Actions;
         }
         finally
         {
             slot.LastUsed = time.GetTimestamp();
             slot.Lock.Release();
+            Interlocked.Decrement(ref _inFlight);
         }
     }
+
+    /// <summary>
+    /// At shutdown (scale-in): waits for recordings still running after their answers, so they reach
+    /// storage or the spool before the process ends.
+    /// </summary>
+    public async Task DrainAsync(TimeSpan timeout)
+    {
+        var start = time.GetTimestamp();
+        while (Interlocked.Read(ref _inFlight) > 0 && time.GetElapsedTime(start) < timeout)
+        {
+            await Task.Delay(TimeSpan.FromMilliseconds(20), time).ConfigureAwait(false);
+        }
+    }
+
+    private async Task<IReadOnlyList<AiFlowAction>> DecideAndStoreAsync(SessionSlot slot, string sessionId, AiFlowEvent evt)
+    {
+        for (var attempt = 1; attempt <= MaxAttempts; attempt++)
+        {
+            await EnsureStateAsync(slot, sessionId, evt, optimisticStart: attempt == 1).ConfigureAwait(false);
+            var step = flow.Decide(slot.State, evt, time.GetUtcNow());
+            if (step.WritesNothing)
+            {
+                return step.Actions;
+            }
+
+            if (slot.Spooling || StorageRecentlyFailed)
+            {
+                Spool(slot, step, evt);
+                return step.Actions;
+            }
+
+            try
+            {
+                using var timeout = new CancellationTokenSource(_options.StorageOperationTimeout, time);
+                // Not the request's token: a caller hanging up must not cost the trace its last turn.
+                var etag = await store.CommitAsync(step, slot.ETag, timeout.Token).ConfigureAwait(false);
+                slot.State = step.Next;
+                slot.ETag = etag;
+                slot.BaseKnown = true;
+                slot.Loaded = etag is not null;
+                if (evt is SessionEndEvent)
+                {
+                    _slots.TryRemove(sessionId, out _);
+                }
+
+                telemetry.Recorded(evt, step, stored: true);
+                return step.Actions;
+            }
+            catch (SessionConflictException)
+            {
+                LogConflict(logger, sessionId, attempt);
+                slot.Loaded = false;
+            }
+            catch (Exception ex) when (IsStorageFailure(ex))
+            {
+                StorageFailed(ex, sessionId, evt.Type);
+                Spool(slot, step, evt);
+                return step.Actions;
+            }
+        }
+
+        LogGaveUp(logger, sessionId, evt.Type);
+        var last = flow.Decide(slot.State, evt, time.GetUtcNow());
+        Spool(slot, last, evt);
+        return last.Actions;
+    }
+
+    /// <summary>Makes <see cref="SessionSlot.State"/> the session as known: cache, spool, or one storage read.</summary>
+    private async Task EnsureStateAsync(SessionSlot slot, string sessionId, AiFlowEvent evt, bool optimisticStart)
+    {
+        if (slot.Loaded)
+        {
+            return;
+        }
+
+        if (spool.Latest(sessionId) is { } spooled)
+        {
+            // Steps of this call are still waiting on disk: continue from the newest, in order behind them.
+            slot.State = spooled.Session;
+            slot.BaseKnown = spooled.BaseKnown;
+            slot.Spooling = true;
+            slot.Loaded = true;
+            return;
+        }
+
+        if (optimisticStart && evt is SessionStartEvent)
+        {
+            // Almost every session_start is a new call: add it straight away (one round trip); a conflict
+            // means the call is known after all, and the next attempt reads it. Unknown until then.
+            slot.State = null;
+            slot.ETag = null;
+            slot.BaseKnown = false;
+            return;
+        }
+
+        if (StorageRecentlyFailed)
+        {
+            slot.State = null;
+            slot.BaseKnown = false;
+            slot.Loaded = true;
+            return;
+        }
+
+        try
+        {
+            using var timeout = new CancellationTokenSource(_options.StorageOperationTimeout, time);
+            var stored = await store.LoadAsync(sessionId, timeout.Token).ConfigureAwait(false);
+            slot.State = stored?.State;
+            slot.ETag = stored?.ETag;
+            slot.BaseKnown = true;
+            slot.Loaded = true;
+        }
+        catch (Exception ex) when (IsStorageFailure(ex))
+        {
+            StorageFailed(ex, sessionId, evt.Type);
+            slot.State = null;
+            slot.BaseKnown = false;
+            slot.Loaded = true;
+        }
+    }
+
+    private void Spool(SessionSlot slot, CallStep step, AiFlowEvent evt)
+    {
+        var next = step.Next!;
+        try
+        {
+            spool.Append(new SpooledStep
+            {
+                SessionId = next.SessionId,
+                IsNewSession = step.IsNewSession,
+                BaseKnown = slot.BaseKnown,
+                Session = next,
+                Trace = step.Trace,
+                ModeChanges = step.ModeChanges,
+            });
+            slot.State = next;
+            slot.ETag = null;
+            slot.Spooling = true;
+            slot.Loaded = true;
+            LogSpooled(logger, next.SessionId, step.Trace.Count + step.ModeChanges.Count);
+            telemetry.Recorded(evt, step, stored: false);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            Interlocked.Increment(ref _lost);
+            LogSpoolFailed(logger, ex, next.SessionId);
+            slot.Loaded = false;
+        }
+    }
+
+    /// <summary>
+    /// Moves spooled steps into Table Storage, oldest first per session, under the session's lock so new
+    /// events queue behind them. Returns how many steps were written; stops at the first storage failure.
+    /// </summary>
+    public async Task<int> ReplaySpoolAsync(CancellationToken cancellationToken)
+    {
+        var replayed = 0;
+        foreach (var sessionId in spool.PendingSessions())
+        {
+            var slot = GetSlot(sessionId);
+            await slot.Lock.WaitAsync(cancellationToken).ConfigureAwait(false);
+            try
+            {
+                foreach (var step in spool.Pending(sessionId))
+                {
+                    using var timeout = new CancellationTokenSource(_options.StorageOperationTimeout, time);
+                    await store.ApplySpooledAsync(step, timeout.Token).ConfigureAwait(false);
+                    spool.Remove(step);
+                    replayed++;
+                }
+
+                // Drained: the next event reads the stored row (and its ETag) again.
+                slot.Spooling = false;
+                slot.Loaded = false;
+                Interlocked.Exchange(ref _lastStorageFailure, 0);
+            }
+            catch (Exception ex) when (IsStorageFailure(ex))
+            {
+                Interlocked.Exchange(ref _lastStorageFailure, time.GetTimestamp());
+                var error = ex.GetType().Name;
+                LogReplayDeferred(logger, sessionId, error);
+                break;
+            }
+            finally
+            {
+                slot.Lock.Release();
+            }
+        }
+
+        if (replayed > 0)
+        {
+            LogReplayed(logger, replayed);
+        }
+
+        return replayed;
+    }
+
+    /// <summary>Erasure: the session's rows, its spooled steps and its cached state. Idempotent.</summary>
+    public async Task EraseAsync(string sessionId, CancellationToken cancellationToken)
+    {
+        var slot = GetSlot(sessionId);
+        await slot.Lock.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            spool.Erase(sessionId);
+            await store.DeleteAsync(sessionId, cancellationToken).ConfigureAwait(false);
+            _slots.TryRemove(sessionId, out _);
+        }
+        finally
+        {
+            slot.Lock.Release();
+        }
+    }
+
+    private void StorageFailed(Exception ex, string sessionId, string eventType)
+    {
+        Interlocked.Exchange(ref _lastStorageFailure, time.GetTimestamp());
+        var status = (ex as RequestFailedException)?.Status ?? 0;
+        var error = ex.GetType().Name;
+        LogStorageFailed(logger, sessionId, eventType, status, error);
+    }
+
+    public static bool IsStorageFailure(Exception ex) =>
+        ex is RequestFailedException or OperationCanceledException or TimeoutException or HttpRequestException or AggregateException
+            or Azure.Identity.AuthenticationFailedException;
 
     private SessionSlot GetSlot(string sessionId)
     {
@@ -124,18 +363,52 @@ public sealed partial class CallHandler(CallFlow flow, SessionStore store, CallT
     private sealed class SessionSlot
     {
         public SemaphoreSlim Lock { get; } = new(1, 1);
+
+        /// <summary>State (and ETag) reflect the stored or spooled session; false means read it first.</summary>
         public bool Loaded { get; set; }
+
         public SessionState? State { get; set; }
         public ETag? ETag { get; set; }
+
+        /// <summary>False when the state was decided without the stored session (storage was away).</summary>
+        public bool BaseKnown { get; set; }
+
+        /// <summary>Steps of this session wait in the spool: new ones must queue behind them.</summary>
+        public bool Spooling { get; set; }
+
         public long LastUsed { get; set; }
+        public string? LastFingerprint { get; set; }
+        public long LastAt { get; set; }
+        public IReadOnlyList<AiFlowAction> LastActions { get; set; } = [];
     }
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Session {SessionId} changed concurrently (attempt {Attempt}); reloading")]
     private static partial void LogConflict(ILogger logger, string sessionId, int attempt);
 
-    [LoggerMessage(Level = LogLevel.Error, Message = "Session {SessionId}: gave up storing {EventType} after repeated conflicts")]
+    [LoggerMessage(Level = LogLevel.Error, Message = "Session {SessionId}: gave up committing {EventType} after repeated conflicts; spooled")]
     private static partial void LogGaveUp(ILogger logger, string sessionId, string eventType);
 
-    [LoggerMessage(Level = LogLevel.Error, Message = "Session {SessionId}: storing {EventType} failed with status {Status}; answered anyway")]
-    private static partial void LogStorageFailed(ILogger logger, Exception exception, string sessionId, string eventType, int status);
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Session {SessionId}: storing {EventType} failed (status {Status}, {Error}); spooling")]
+    private static partial void LogStorageFailed(ILogger logger, string sessionId, string eventType, int status, string error);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Session {SessionId}: {EventType} answered from memory after the {BudgetMs} ms budget; still being recorded")]
+    private static partial void LogLateAnswer(ILogger logger, string sessionId, string eventType, long budgetMs);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Session {SessionId}: repeated delivery of {EventType} answered again, not recorded twice")]
+    private static partial void LogDuplicate(ILogger logger, string sessionId, string eventType);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Session {SessionId}: {Rows} rows spooled to local disk")]
+    private static partial void LogSpooled(ILogger logger, string sessionId, int rows);
+
+    [LoggerMessage(Level = LogLevel.Critical, Message = "Session {SessionId}: the step could be neither stored nor spooled; it is lost")]
+    private static partial void LogSpoolFailed(ILogger logger, Exception exception, string sessionId);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Replay for session {SessionId} deferred: storage still failing ({Error})")]
+    private static partial void LogReplayDeferred(ILogger logger, string sessionId, string error);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "{Count} spooled steps replayed into Table Storage")]
+    private static partial void LogReplayed(ILogger logger, int count);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Session {SessionId}: unexpected failure recording {EventType}")]
+    private static partial void LogUnexpected(ILogger logger, Exception exception, string sessionId, string eventType);
 }

@@ -1,14 +1,32 @@
 using Microsoft.Extensions.DependencyInjection.Extensions;
 
+using VoiceFunctions.Sessions;
+
 namespace VoiceFunctions.Calls;
 
 public static class CallRegistration
 {
-    public static IServiceCollection AddCalls(this IServiceCollection services)
+    public static IServiceCollection AddCalls(this IServiceCollection services, IConfiguration configuration)
     {
         services.AddSingleton(TimeProvider.System);
         services.AddSingleton<CallFlow>();
+        services.AddOptions<CallOptions>().Bind(configuration.GetSection(CallOptions.Section))
+            .Validate(o => o.ResponseBudget > TimeSpan.Zero && o.ResponseBudget <= TimeSpan.FromSeconds(5), "Calls:ResponseBudget must be between 0 and 5 seconds.")
+            .Validate(o => o.StorageOperationTimeout > TimeSpan.Zero, "Calls:StorageOperationTimeout must be positive.")
+            .Validate(o => o.DuplicateWindow >= TimeSpan.Zero, "Calls:DuplicateWindow must not be negative.")
+            .ValidateOnStart();
+        services.AddOptions<SpoolOptions>().Bind(configuration.GetSection(SpoolOptions.Section))
+            .Validate(o => !string.IsNullOrWhiteSpace(o.Path), "Spool:Path must name a folder.")
+            .Validate(o => o.ReplayInterval > TimeSpan.Zero, "Spool:ReplayInterval must be positive.")
+            .ValidateOnStart();
+        services.AddOptions<RetentionOptions>().Bind(configuration.GetSection(RetentionOptions.Section))
+            .Validate(o => o.Days >= 1, "Retention:Days must be at least 1.")
+            .Validate(o => o.BatchSize is >= 1 and <= 10_000, "Retention:BatchSize must be between 1 and 10000.")
+            .ValidateOnStart();
+        services.AddSingleton<SessionSpool>();
         services.AddSingleton<CallHandler>();
+        services.AddSingleton<RetentionPurge>();
+        services.AddHostedService<SpoolReplayService>();
         services.TryAddSingleton<CallTelemetry>();
         return services;
     }

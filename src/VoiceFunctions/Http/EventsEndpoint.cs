@@ -55,7 +55,9 @@ public static partial class EventsEndpoint
             LogUnknownEvent(logger, evt.Type.Length > 64 ? evt.Type[..64] : evt.Type, evt.Session.Id);
         }
 
-        var actions = await calls.HandleAsync(evt, cancellationToken).ConfigureAwait(false);
+        // The body's hash tells a repeated delivery from a caller repeating themselves (see docs/reliability.md).
+        var fingerprint = Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(body.Value.Span));
+        var actions = await calls.HandleAsync(evt, fingerprint).ConfigureAwait(false);
         if (actions.Count == 0)
         {
             return TypedResults.NoContent();

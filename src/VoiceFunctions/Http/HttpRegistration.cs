@@ -43,6 +43,7 @@ public static class HttpRegistration
         var api = app.MapGroup("/api").AddEndpointFilter<ApiTokenFilter>();
         api.MapEvents();
         api.MapSessions();
+        app.MapRetention();
         return app;
     }
 }

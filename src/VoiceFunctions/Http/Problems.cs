@@ -23,6 +23,8 @@ public static class Problems
 
     public static ProblemHttpResult InvalidSessionId() => Problem(StatusCodes.Status400BadRequest, "invalid-session-id", "Invalid session id", "The session id must be a UUID.");
 
+    public static ProblemHttpResult StorageUnavailable() => Problem(StatusCodes.Status503ServiceUnavailable, "storage-unavailable", "Storage unavailable", "Table Storage did not answer; calls are still served and their traces spooled. Try again shortly.");
+
     public static ProblemHttpResult SessionNotFound() => Problem(StatusCodes.Status404NotFound, "session-not-found", "Session not found", "No session with this id is stored.");
 
     private static ProblemHttpResult Problem(int status, string type, string title, string detail) =>

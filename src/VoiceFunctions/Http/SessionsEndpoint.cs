@@ -10,6 +10,7 @@ public static class SessionsEndpoint
     public static RouteGroupBuilder MapSessions(this RouteGroupBuilder api)
     {
         api.MapGet("/sessions/{id}", GetAsync).WithName("sessions");
+        api.MapDelete("/sessions/{id}", DeleteAsync).WithName("erase");
         return api;
     }
 
@@ -20,8 +21,37 @@ public static class SessionsEndpoint
             return Problems.InvalidSessionId();
         }
 
-        var record = await store.ReadAsync(SessionIds.Canonical(id), cancellationToken).ConfigureAwait(false);
+        SessionRecord? record;
+        try
+        {
+            record = await store.ReadAsync(SessionIds.Canonical(id), cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (VoiceFunctions.Calls.CallHandler.IsStorageFailure(ex) && !cancellationToken.IsCancellationRequested)
+        {
+            return Problems.StorageUnavailable();
+        }
+
         return record is null ? Problems.SessionNotFound() : TypedResults.Json(SessionView.From(record), AppJsonContext.Relaxed.SessionView);
+    }
+
+    /// <summary>Erasure (data protection): removes the session, its trace and anything spooled; 204 whether or not it existed.</summary>
+    private static async Task<IResult> DeleteAsync(string id, VoiceFunctions.Calls.CallHandler calls, CancellationToken cancellationToken)
+    {
+        if (!SessionIds.IsValid(id))
+        {
+            return Problems.InvalidSessionId();
+        }
+
+        try
+        {
+            await calls.EraseAsync(SessionIds.Canonical(id), cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (VoiceFunctions.Calls.CallHandler.IsStorageFailure(ex) && !cancellationToken.IsCancellationRequested)
+        {
+            return Problems.StorageUnavailable();
+        }
+
+        return TypedResults.NoContent();
     }
 }
 
@@ -76,6 +106,7 @@ public sealed record SessionView
 /// <summary>The app's own JSON (snake_case like the AI Flow protocol), source-generated.</summary>
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
 [JsonSerializable(typeof(SessionView))]
+[JsonSerializable(typeof(InvocationResult))]
 public sealed partial class AppJsonContext : JsonSerializerContext
 {
     /// <summary>Relaxed escaping: an API for tools, not HTML, so caller text reads as spoken.</summary>

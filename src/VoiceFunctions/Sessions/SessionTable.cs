@@ -15,6 +15,9 @@ public static class SessionTable
     public const string ModePrefix = "mode-";
     public const string TracePrefix = "trace-";
 
+    /// <summary>On the session row: the id of the last spooled step applied to it (replay idempotency).</summary>
+    public const string SpoolMarkProperty = "SpoolMark";
+
     /// <summary>
     /// A string property holds at most 64 KiB (32 K UTF-16 units). Longer text is split over
     /// Text, Text_1, Text_2 … and joined on read; the 1 MiB entity limit is kept by the request size cap.

@@ -15,6 +15,9 @@ public sealed class Azurite : IAsyncLifetime
 
     private Process? _process;
 
+    /// <summary>Null: in memory (the shared fixture). A folder: a killed and restarted Azurite keeps what was written (fault tests).</summary>
+    public string? DataFolder { get; init; }
+
     public int Port { get; private set; }
 
     public string ConnectionString =>
@@ -36,11 +39,22 @@ public sealed class Azurite : IAsyncLifetime
 
         var start = new ProcessStartInfo("node")
         {
-            ArgumentList = { bin, "--tableHost", "127.0.0.1", "--tablePort", Port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--inMemoryPersistence", "--skipApiVersionCheck", "--disableTelemetry", "--silent", "--loose" },
+            ArgumentList = { bin, "--tableHost", "127.0.0.1", "--tablePort", Port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--skipApiVersionCheck", "--disableTelemetry", "--silent", "--loose" },
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
         };
+        if (DataFolder is null)
+        {
+            start.ArgumentList.Add("--inMemoryPersistence");
+        }
+        else
+        {
+            Directory.CreateDirectory(DataFolder);
+            start.ArgumentList.Add("--location");
+            start.ArgumentList.Add(DataFolder);
+        }
+
         _process = Process.Start(start) ?? throw new InvalidOperationException("node did not start");
         _process.OutputDataReceived += (_, _) => { };
         _process.ErrorDataReceived += (_, _) => { };
@@ -49,12 +63,33 @@ public sealed class Azurite : IAsyncLifetime
         await WaitForPortAsync(Port, TimeSpan.FromSeconds(30)).ConfigureAwait(false);
     }
 
-    /// <summary>Kills Azurite (its in-memory data goes with it).</summary>
+    /// <summary>
+    /// Stops Azurite: an outage for the app. With a data folder it is asked to stop (SIGINT) so it saves its
+    /// database first — Azurite, unlike Table Storage, only saves every few seconds; without a folder it is killed.
+    /// </summary>
     public async Task StopAsync()
     {
         if (_process is { HasExited: false })
         {
-            _process.Kill(entireProcessTree: true);
+            if (DataFolder is not null)
+            {
+                using var interrupt = Process.Start("kill", ["-INT", _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+                await interrupt.WaitForExitAsync().ConfigureAwait(false);
+                using var grace = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+                try
+                {
+                    await _process.WaitForExitAsync(grace.Token).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                }
+            }
+
+            if (!_process.HasExited)
+            {
+                _process.Kill(entireProcessTree: true);
+            }
+
             await _process.WaitForExitAsync().ConfigureAwait(false);
         }
 

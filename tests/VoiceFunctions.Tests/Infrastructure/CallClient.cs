@@ -112,6 +112,30 @@ public sealed class CallClient(HttpClient http) : IDisposable
         return JsonDocument.Parse(await response.Content.ReadAsStringAsync().ConfigureAwait(false)).RootElement.Clone();
     }
 
+    /// <summary>Polls the stored session until <paramref name="done"/> holds (recording may finish after the answer).</summary>
+    public async Task<JsonElement> WaitForSessionAsync(string id, Func<JsonElement, bool> done, TimeSpan? timeout = null, string? token = null)
+    {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        while (true)
+        {
+            using var response = await GetSessionResponseAsync(id, token).ConfigureAwait(false);
+            if (response.StatusCode == HttpStatusCode.OK)
+            {
+                var session = JsonDocument.Parse(await response.Content.ReadAsStringAsync().ConfigureAwait(false)).RootElement.Clone();
+                if (done(session) || clock.Elapsed > (timeout ?? TimeSpan.FromSeconds(15)))
+                {
+                    return session;
+                }
+            }
+            else if (clock.Elapsed > (timeout ?? TimeSpan.FromSeconds(15)))
+            {
+                Assert.Fail($"session {id} not readable: {(int)response.StatusCode} {await response.Content.ReadAsStringAsync().ConfigureAwait(false)}");
+            }
+
+            await Task.Delay(50).ConfigureAwait(false);
+        }
+    }
+
     public void Dispose() => http.Dispose();
 }
 

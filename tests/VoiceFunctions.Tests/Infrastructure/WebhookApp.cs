@@ -17,6 +17,7 @@ public sealed class WebhookApp : WebApplicationFactory<Program>
         _settings = new Dictionary<string, string?>(StringComparer.OrdinalIgnoreCase)
         {
             ["SessionStore:ConnectionString"] = azurite.ConnectionString,
+            ["Spool:Path"] = Path.Combine(Path.GetTempPath(), "voicefunctions-test-spool-" + Guid.NewGuid().ToString("N")),
         };
         if (usePersonas)
         {
@@ -46,6 +47,8 @@ public sealed class WebhookApp : WebApplicationFactory<Program>
         builder.UseEnvironment("Testing");
         builder.ConfigureAppConfiguration((_, config) => config.AddInMemoryCollection(_settings));
     }
+
+    public string SpoolPath => _settings["Spool:Path"]!;
 
     public CallClient Calls()
     {

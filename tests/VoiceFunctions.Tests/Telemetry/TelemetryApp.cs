@@ -18,6 +18,11 @@ public sealed class TelemetryApp : WebApplicationFactory<Program>
         ArgumentNullException.ThrowIfNull(azurite);
         ArgumentNullException.ThrowIfNull(settings);
         _settings["SessionStore:ConnectionString"] = azurite.ConnectionString;
+        _settings["Spool:Path"] = Path.Combine(Path.GetTempPath(), "voicefunctions-test-spool-" + Guid.NewGuid().ToString("N"));
+
+        // These tests look at what is exported, not at the deadline: a loaded machine must not turn an
+        // answer into a late one, whose recording (and its events) finishes after the request.
+        _settings["Calls:ResponseBudget"] = "00:00:10";
         foreach (var (key, value) in TestPersonas.Settings.Concat(settings))
         {
             _settings[key] = value;

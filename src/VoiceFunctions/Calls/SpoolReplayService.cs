@@ -1,0 +1,46 @@
+using Microsoft.Extensions.Options;
+using VoiceFunctions.Sessions;
+
+namespace VoiceFunctions.Calls;
+
+/// <summary>Moves spooled steps into Table Storage as soon as it answers again, also right after a restart.</summary>
+public sealed partial class SpoolReplayService(CallHandler calls, IOptions<SpoolOptions> options, TimeProvider time, ILogger<SpoolReplayService> logger) : BackgroundService
+{
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            try
+            {
+                await calls.ReplaySpoolAsync(stoppingToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or InvalidOperationException)
+            {
+                LogReplayFailed(logger, ex);
+            }
+
+            try
+            {
+                await Task.Delay(options.Value.ReplayInterval, time, stoppingToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+        }
+    }
+
+    /// <summary>Graceful stop: recordings still running finish first (they end in storage or the spool).</summary>
+    public override async Task StopAsync(CancellationToken cancellationToken)
+    {
+        await calls.DrainAsync(TimeSpan.FromSeconds(5)).ConfigureAwait(false);
+        await base.StopAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Replaying the spool failed; retrying")]
+    private static partial void LogReplayFailed(ILogger logger, Exception exception);
+}

@@ -1,0 +1,194 @@
+using System.Diagnostics;
+using System.Net;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using VoiceFunctions.AiFlow;
+using VoiceFunctions.Tests.Infrastructure;
+
+namespace VoiceFunctions.Tests;
+
+/// <summary>
+/// Storage and process faults during live calls: every event is still answered correctly and within the
+/// budget, and every transcript ends up in the table exactly once and in order (via the local spool).
+/// Each test runs its own Azurite with a data folder, so it can be killed and restarted.
+/// </summary>
+public sealed class FaultTests : IAsyncLifetime
+{
+    /// <summary>The handler's budget is 800 ms; the client allows for the loopback round trip on a loaded 2-core machine.</summary>
+    private static readonly TimeSpan AnswerLimit = TimeSpan.FromMilliseconds(1000);
+
+    private readonly string _folder = Path.Combine(Path.GetTempPath(), "voicefunctions-fault-" + Guid.NewGuid().ToString("N"));
+    private Azurite _storage = null!;
+
+    public async ValueTask InitializeAsync()
+    {
+        _storage = new Azurite { DataFolder = Path.Combine(_folder, "azurite") };
+        await _storage.InitializeAsync();
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _storage.DisposeAsync();
+        try
+        {
+            Directory.Delete(_folder, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+    }
+
+    [Fact]
+    public async Task Storage_dies_mid_call_and_every_turn_is_answered_in_time_and_kept_in_order()
+    {
+        await using var app = new WebhookApp(_storage, new Dictionary<string, string?> { ["Spool:Path"] = Path.Combine(_folder, "spool") });
+        using var calls = app.Calls();
+        var id = CallClient.NewSessionId();
+        var said = new List<string>();
+
+        Assert.IsType<ConfigureVoiceToVoiceAction>(Assert.Single(await TimedAsync(calls, CallClient.Event("session_start", id))));
+        for (var i = 0; i < 3; i++)
+        {
+            said.Add($"before the outage {i}");
+            Assert.Empty(await TimedAsync(calls, Speak(id, said[^1])));
+        }
+
+        await _storage.StopAsync();
+
+        for (var i = 0; i < 4; i++)
+        {
+            said.Add($"during the outage {i} – ünïcödé 😀");
+            Assert.Empty(await TimedAsync(calls, Speak(id, said[^1])));
+        }
+
+        var other = CallClient.NewSessionId();
+        Assert.IsType<ConfigureVoiceToVoiceAction>(Assert.Single(await TimedAsync(calls, CallClient.Event("session_start", other))));
+        Assert.Empty(await TimedAsync(calls, Speak(other, "a call that started while storage was down")));
+        said.Add("I want a real person");
+        Assert.Equal(["configure_transcription", "speak", "transfer"], (await TimedAsync(calls, Speak(id, said[^1]))).Select(a => a.Type));
+        Assert.Empty(await TimedAsync(calls, CallClient.Event("session_end", id)));
+        Assert.True(Directory.EnumerateFiles(Path.Combine(_folder, "spool"), "*.json", SearchOption.AllDirectories).Any(), "nothing was spooled");
+
+        await _storage.StartAsync();
+
+        var session = await calls.WaitForSessionAsync(id, s => s.TryGetProperty("ended_at", out _), TimeSpan.FromSeconds(30));
+        AssertTraceIs(session, said);
+        Assert.Equal(said.Count, session.GetProperty("turn_count").GetInt32());
+        Assert.Equal(["session_start", "escalation_keyword"], session.GetProperty("mode_history").EnumerateArray().Select(m => m.GetProperty("reason").GetString()));
+        var started = await calls.WaitForSessionAsync(other, s => s.GetProperty("turn_count").GetInt32() == 1, TimeSpan.FromSeconds(30));
+        Assert.Equal("a call that started while storage was down", started.GetProperty("trace")[1].GetProperty("text").GetString());
+        await WaitForEmptySpoolAsync(Path.Combine(_folder, "spool"));
+
+        // After the replay the call goes on normally, straight to storage.
+        Assert.Empty(await TimedAsync(calls, Speak(other, "after the outage")));
+        Assert.Equal(2, (await calls.WaitForSessionAsync(other, s => s.GetProperty("turn_count").GetInt32() == 2)).GetProperty("turn_count").GetInt32());
+    }
+
+    [Fact]
+    public async Task The_handler_killed_and_restarted_between_events_loses_nothing_even_during_an_outage()
+    {
+        var spool = Path.Combine(_folder, "spool");
+        var id = CallClient.NewSessionId();
+        var said = new List<string>();
+
+        await using (var first = await StartHandlerAsync(spool))
+        {
+            using var calls = Client(first);
+            Assert.Single(await TimedAsync(calls, CallClient.Event("session_start", id)));
+            said.Add("first process, storage up");
+            Assert.Empty(await TimedAsync(calls, Speak(id, said[^1])));
+        }
+
+        await using (var second = await StartHandlerAsync(spool))
+        {
+            using var calls = Client(second);
+            said.Add("second process, storage up");
+            Assert.Empty(await TimedAsync(calls, Speak(id, said[^1])));
+            await _storage.StopAsync();
+            said.Add("second process, storage down");
+            Assert.Empty(await TimedAsync(calls, Speak(id, said[^1])));
+        }
+
+        await using (var third = await StartHandlerAsync(spool))
+        {
+            using var calls = Client(third);
+            said.Add("third process, storage still down");
+            Assert.Empty(await TimedAsync(calls, Speak(id, said[^1])));
+            Assert.Empty(await TimedAsync(calls, CallClient.Event("session_end", id)));
+            await _storage.StartAsync();
+            var session = await calls.WaitForSessionAsync(id, s => s.TryGetProperty("ended_at", out _), TimeSpan.FromSeconds(30));
+            AssertTraceIs(session, said);
+            await WaitForEmptySpoolAsync(spool);
+        }
+    }
+
+    [Fact]
+    public async Task A_restart_during_an_outage_with_no_memory_of_the_call_appends_after_what_is_stored()
+    {
+        var spool = Path.Combine(_folder, "spool");
+        var id = CallClient.NewSessionId();
+        var said = new List<string>();
+
+        await using (var first = await StartHandlerAsync(spool))
+        {
+            using var calls = Client(first);
+            Assert.Single(await TimedAsync(calls, CallClient.Event("session_start", id)));
+            said.Add("stored before the outage");
+            Assert.Empty(await TimedAsync(calls, Speak(id, said[^1])));
+        }
+
+        await _storage.StopAsync();
+        await using var second = await StartHandlerAsync(spool);
+        using var client = Client(second);
+        said.Add("new process knows nothing and storage is down");
+        Assert.Empty(await TimedAsync(client, Speak(id, said[^1])));
+        await _storage.StartAsync();
+
+        var session = await client.WaitForSessionAsync(id, s => s.GetProperty("turn_count").GetInt32() == 2, TimeSpan.FromSeconds(30));
+        AssertTraceIs(session, said);
+        Assert.Single(session.GetProperty("mode_history").EnumerateArray());
+    }
+
+    private static JsonObject Speak(string id, string text) => CallClient.Event("user_speak", id, fields: new JsonObject { ["text"] = text });
+
+    private static async Task<IReadOnlyList<AiFlowAction>> TimedAsync(CallClient calls, JsonNode evt)
+    {
+        var clock = Stopwatch.StartNew();
+        using var response = await calls.PostAsync(evt);
+        var elapsed = clock.Elapsed;
+        Assert.True(elapsed < AnswerLimit, $"{evt["type"]} took {elapsed.TotalMilliseconds:F0} ms");
+        return await CallClient.ActionsAsync(response);
+    }
+
+    private static void AssertTraceIs(JsonElement session, List<string> said)
+    {
+        var trace = session.GetProperty("trace").EnumerateArray().ToList();
+        Assert.Equal(said, trace.Where(t => t.GetProperty("kind").GetString() == "caller").Select(t => t.GetProperty("text").GetString()));
+        var seqs = session.GetProperty("trace").EnumerateArray().Concat(session.GetProperty("mode_history").EnumerateArray()).Select(r => r.GetProperty("seq").GetInt64()).Order().ToList();
+        Assert.Equal(Enumerable.Range(1, seqs.Count).Select(i => (long)i), seqs); // gapless, no duplicates
+    }
+
+    private async Task<HandlerProcess> StartHandlerAsync(string spool)
+    {
+        var settings = new Dictionary<string, string?>(TestPersonas.Settings)
+        {
+            ["SessionStore:ConnectionString"] = _storage.ConnectionString,
+            ["Spool:Path"] = spool,
+        };
+        var handler = HandlerProcess.Start(AppContext.BaseDirectory, "dotnet", ["VoiceFunctions.dll"], settings);
+        await handler.WaitUntilReadyAsync(TimeSpan.FromSeconds(60));
+        return handler;
+    }
+
+    private static CallClient Client(HandlerProcess handler) => new(new HttpClient { BaseAddress = handler.BaseAddress });
+
+    private static async Task WaitForEmptySpoolAsync(string spool)
+    {
+        var clock = Stopwatch.StartNew();
+        while (Directory.EnumerateFiles(spool, "*.json", SearchOption.AllDirectories).Any())
+        {
+            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(30), "the spool was not drained");
+            await Task.Delay(100);
+        }
+    }
+}
