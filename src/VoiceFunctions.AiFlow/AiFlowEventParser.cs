@@ -25,6 +25,12 @@ public static class AiFlowEventParser
     /// <summary>Parses the body or throws <see cref="AiFlowParseException"/>; never any other exception.</summary>
     public static AiFlowEvent Parse(ReadOnlyMemory<byte> utf8Json)
     {
+        // A UTF-8 byte order mark is legal in front of JSON text (RFC 8259 lets parsers ignore it); the reader does not skip it.
+        if (utf8Json.Span.StartsWith("\uFEFF"u8))
+        {
+            utf8Json = utf8Json[3..];
+        }
+
         JsonDocument document;
         try
         {

@@ -36,6 +36,16 @@ public sealed class HandlerProcess : IAsyncDisposable
 
     public bool HasExited => _process.HasExited;
 
+    /// <summary>Resident set size now, from /proc (Linux).</summary>
+    public long RssBytes
+    {
+        get
+        {
+            var line = File.ReadLines($"/proc/{_process.Id}/status").First(l => l.StartsWith("VmRSS:", StringComparison.Ordinal));
+            return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], System.Globalization.CultureInfo.InvariantCulture) * 1024;
+        }
+    }
+
     public static HandlerProcess Start(string appFolder, string executable, IEnumerable<string> arguments, IReadOnlyDictionary<string, string?> settings)
     {
         var port = Azurite.FreePort();

@@ -1,6 +1,8 @@
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Mvc.Testing;
+using Microsoft.AspNetCore.TestHost;
 using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace VoiceFunctions.Tests.Infrastructure;
 
@@ -8,6 +10,9 @@ namespace VoiceFunctions.Tests.Infrastructure;
 public sealed class WebhookApp : WebApplicationFactory<Program>
 {
     private readonly Dictionary<string, string?> _settings;
+
+    /// <summary>Replaces services for one test (only what cannot run for real, e.g. the clock).</summary>
+    public Action<IServiceCollection>? TestServices { get; init; }
 
     /// <param name="kestrel">False runs on the in-memory TestServer: only for start-up checks, whose
     /// exceptions the Kestrel mode of WebApplicationFactory hides behind an ObjectDisposedException.</param>
@@ -46,6 +51,10 @@ public sealed class WebhookApp : WebApplicationFactory<Program>
         ArgumentNullException.ThrowIfNull(builder);
         builder.UseEnvironment("Testing");
         builder.ConfigureAppConfiguration((_, config) => config.AddInMemoryCollection(_settings));
+        if (TestServices is { } configure)
+        {
+            builder.ConfigureTestServices(configure);
+        }
     }
 
     public string SpoolPath => _settings["Spool:Path"]!;
