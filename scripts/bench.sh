@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# The performance benchmark of issue 6 (docs/benchmarks.md). One command:
+#
+#   scripts/bench.sh                 # benchmarks the committed HEAD (a clean snapshot via git archive)
+#   BENCH_REF=worktree scripts/bench.sh   # benchmarks the working tree as it is
+#   BENCH_REF=<commit> scripts/bench.sh   # any other commit
+#
+# It publishes the handler (Release; plain and ReadyToRun/linux-x64) and the floor apps in bench/Floors,
+# starts Azurite and each app the way the Functions host starts a custom handler (`dotnet App.dll` in the
+# app folder, port in FUNCTIONS_CUSTOMHANDLER_PORT), drives simulated calls over 127.0.0.1 at
+# concurrency 1, 16 and 64, measures cold starts, and writes docs/benchmarks.json and the generated part
+# of docs/benchmarks.md. Loopback only, bounded in time (~6-8 min on 2 cores); every process it starts
+# is killed when it ends, fails or is interrupted. Extra arguments go to the driver, e.g.
+#   scripts/bench.sh --duration 5 --cold-runs 3
+# Needs: .NET SDK (global.json), node + `npm ci` (Azurite), NuGet access for the linux-x64 runtime
+# packs the ReadyToRun publish uses (first run only).
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+ref="${BENCH_REF:-HEAD}"
+
+if [[ ! -f node_modules/azurite/dist/src/table/main.js ]]; then
+  echo "error: Azurite is not installed; run \`npm ci\` in $root first" >&2
+  exit 1
+fi
+
+work="$(mktemp -d "${TMPDIR:-/tmp}/voicefunctions-bench.XXXXXX")"
+driver_pid=""
+cleanup() {
+  # The driver kills its own children (Azurite, apps) on exit and on SIGTERM/SIGINT.
+  if [[ -n "$driver_pid" ]] && kill -0 "$driver_pid" 2>/dev/null; then
+    kill -TERM "$driver_pid" 2>/dev/null || true
+    wait "$driver_pid" 2>/dev/null || true
+  fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# Separate obj/bin (--artifacts-path) so publishing never touches the obj folders of concurrent builds/tests.
+artifacts="$work/artifacts"
+apps="$work/apps"
+pub() { dotnet publish "$@" -c Release --nologo -v quiet --disable-build-servers --artifacts-path "$artifacts" -p:SatelliteResourceLanguages=en; }
+r2r=(-r linux-x64 --self-contained false -p:PublishReadyToRun=true)
+
+if [[ "$ref" == "worktree" ]]; then
+  src="$root"
+  commit="$(git rev-parse --short HEAD)+worktree"
+else
+  src="$work/src"
+  mkdir -p "$src"
+  git archive "$ref" | tar -x -C "$src"
+  commit="$(git rev-parse --short "$ref")"
+fi
+
+echo "[bench] publishing handler ($commit) and floors into $apps"
+start=$SECONDS
+pub "$src/src/VoiceFunctions" -o "$apps/handler"
+pub "$src/src/VoiceFunctions" "${r2r[@]}" -o "$apps/handler-r2r"
+pub bench/Floors/HttpFloor -o "$apps/http-floor"
+pub bench/Floors/HttpFloor "${r2r[@]}" -o "$apps/http-floor-r2r"
+pub bench/Floors/StorageFloor -o "$apps/storage-floor"
+dotnet build bench/VoiceFunctions.Bench -c Release --nologo -v quiet --disable-build-servers --artifacts-path "$artifacts"
+echo "[bench] published in $((SECONDS - start)) s"
+
+dotnet "$artifacts/bin/VoiceFunctions.Bench/release/VoiceFunctions.Bench.dll" \
+  --apps "$apps" --repo "$root" --out "$root/docs" --commit "$commit" "$@" &
+driver_pid=$!
+wait "$driver_pid"
+driver_pid=""
