@@ -74,6 +74,7 @@ public sealed partial class CallHandler(
 
         // Out of time: answer from what this instance knows; `recording` goes on and keeps the event.
         Interlocked.Increment(ref _lateAnswers);
+        CallMetrics.LateAnswers.Add(1);
         LogLateAnswer(logger, sessionId, evt.Type, (long)_options.ResponseBudget.TotalMilliseconds);
         return flow.Decide(slot.State, evt, time.GetUtcNow()).Actions;
     }
@@ -101,6 +102,7 @@ public sealed partial class CallHandler(
         {
             // Last line of defence: the caller still gets an answer; the failure is logged and counted.
             Interlocked.Increment(ref _lost);
+            CallMetrics.Lost.Add(1);
             LogUnexpected(logger, ex, sessionId, evt.Type);
             return flow.Decide(slot.State, evt, time.GetUtcNow()).Actions;
         }
@@ -250,12 +252,14 @@ public sealed partial class CallHandler(
             slot.ETag = null;
             slot.Spooling = true;
             slot.Loaded = true;
+            CallMetrics.Spooled.Add(1);
             LogSpooled(logger, next.SessionId, step.Trace.Count + step.ModeChanges.Count);
             telemetry.Recorded(evt, step, stored: false);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
             Interlocked.Increment(ref _lost);
+            CallMetrics.Lost.Add(1);
             LogSpoolFailed(logger, ex, next.SessionId);
             slot.Loaded = false;
         }
@@ -279,6 +283,7 @@ public sealed partial class CallHandler(
                     using var timeout = new CancellationTokenSource(_options.StorageOperationTimeout, time);
                     await store.ApplySpooledAsync(step, timeout.Token).ConfigureAwait(false);
                     spool.Remove(step);
+                    CallMetrics.Replayed.Add(1);
                     replayed++;
                 }
 

@@ -4,6 +4,7 @@ using Azure.Monitor.OpenTelemetry.Exporter;
 using Microsoft.ApplicationInsights.WorkerService;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using OpenTelemetry.Logs;
+using OpenTelemetry.Metrics;
 using OpenTelemetry.Trace;
 using VoiceFunctions.Calls;
 
@@ -79,6 +80,9 @@ public static partial class TelemetryRegistration
 
         services.AddTransient<IStartupFilter, InvocationIdStartupFilter>();
         services.AddHostedService<TelemetryFlusher>();
+
+        // Spooled / replayed / late / lost counts (docs/reliability.md) as customMetrics.
+        services.ConfigureOpenTelemetryMeterProvider(metrics => metrics.AddMeter(CallMetrics.MeterName));
         return services;
     }
 

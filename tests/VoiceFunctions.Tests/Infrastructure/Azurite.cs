@@ -99,11 +99,24 @@ public sealed class Azurite : IAsyncLifetime
 
     public async ValueTask DisposeAsync() => await StopAsync().ConfigureAwait(false);
 
+    private static readonly HashSet<int> HandedOut = [];
+
+    /// <summary>A free loopback port, never the same twice in this test run (parallel tests must not collide).</summary>
     public static int FreePort()
     {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
+        while (true)
+        {
+            using var listener = new TcpListener(IPAddress.Loopback, 0);
+            listener.Start();
+            var port = ((IPEndPoint)listener.LocalEndpoint).Port;
+            lock (HandedOut)
+            {
+                if (HandedOut.Add(port))
+                {
+                    return port;
+                }
+            }
+        }
     }
 
     public static async Task WaitForPortAsync(int port, TimeSpan timeout)

@@ -13,16 +13,30 @@ namespace VoiceFunctions.Tests.Telemetry;
 /// </summary>
 public sealed class IngestionCapture : IAsyncDisposable
 {
-    private readonly HttpListener _listener = new();
+    private HttpListener _listener = new();
     private readonly List<JsonObject> _envelopes = [];
     private readonly StringBuilder _raw = new();
     private readonly Task _loop;
 
     public IngestionCapture()
     {
-        Port = Infrastructure.Azurite.FreePort();
-        _listener.Prefixes.Add($"http://127.0.0.1:{Port}/");
-        _listener.Start();
+        // A port found free can be taken by a parallel test before the listener binds it: try another.
+        for (var attempt = 1; ; attempt++)
+        {
+            Port = Infrastructure.Azurite.FreePort();
+            _listener.Prefixes.Clear();
+            _listener.Prefixes.Add($"http://127.0.0.1:{Port}/");
+            try
+            {
+                _listener.Start();
+                break;
+            }
+            catch (HttpListenerException) when (attempt < 10)
+            {
+                _listener = new HttpListener();
+            }
+        }
+
         _loop = Task.Run(LoopAsync);
     }
 
@@ -78,6 +92,20 @@ public sealed class IngestionCapture : IAsyncDisposable
                 return;
             }
 
+            try
+            {
+                await ReceiveAsync(context).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is HttpListenerException or ObjectDisposedException or IOException)
+            {
+                return; // stopped while the exporter was still sending
+            }
+        }
+    }
+
+    private async Task ReceiveAsync(HttpListenerContext context)
+    {
+        {
             var accepted = 0;
             using (var body = new MemoryStream())
             {

@@ -22,7 +22,7 @@ public sealed class TelemetryApp : WebApplicationFactory<Program>
 
         // These tests look at what is exported, not at the deadline: a loaded machine must not turn an
         // answer into a late one, whose recording (and its events) finishes after the request.
-        _settings["Calls:ResponseBudget"] = "00:00:10";
+        _settings["Calls:ResponseBudget"] = "00:00:05";
         foreach (var (key, value) in TestPersonas.Settings.Concat(settings))
         {
             _settings[key] = value;

@@ -16,6 +16,7 @@ namespace VoiceFunctions.Tests.Telemetry;
 /// the app runs on Kestrel against Azurite, the Azure Monitor exporter posts to <see cref="IngestionCapture"/>.
 /// Nothing is flushed by hand: stopping the app must send what is buffered.
 /// </summary>
+[Collection(TelemetryRunsAlone.Name)]
 public sealed class TelemetryTests(Azurite azurite)
 {
     private const string SmallTalk = "Hello, my date of birth is 1 May 1980";

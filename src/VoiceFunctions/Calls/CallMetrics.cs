@@ -1,0 +1,20 @@
+using System.Diagnostics.Metrics;
+
+namespace VoiceFunctions.Calls;
+
+/// <summary>
+/// What the reliability guarantees cost, as metrics (exported to Application Insights as customMetrics when
+/// telemetry is on): steps spooled during storage outages, steps replayed from the spool, answers sent from
+/// memory after the budget, and steps lost (neither stored nor spooled).
+/// </summary>
+public static class CallMetrics
+{
+    public const string MeterName = "VoiceFunctions.Calls";
+
+    private static readonly Meter Meter = new(MeterName);
+
+    public static readonly Counter<long> Spooled = Meter.CreateCounter<long>("voicefunctions.spool.spooled", "{step}", "Steps written to the local spool because Table Storage failed or was too slow.");
+    public static readonly Counter<long> Replayed = Meter.CreateCounter<long>("voicefunctions.spool.replayed", "{step}", "Spooled steps written into Table Storage.");
+    public static readonly Counter<long> LateAnswers = Meter.CreateCounter<long>("voicefunctions.answers.late", "{answer}", "Answers sent from memory because recording took longer than the response budget.");
+    public static readonly Counter<long> Lost = Meter.CreateCounter<long>("voicefunctions.steps.lost", "{step}", "Steps that could be neither stored nor spooled.");
+}
