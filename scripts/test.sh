@@ -6,6 +6,8 @@ cd "$(dirname "$0")/.."
 
 # Azurite (the Table Storage emulator the integration tests start) is pinned in package-lock.json.
 npm ci --no-audit --no-fund --loglevel=error
+# Microsoft's KQL parser (JavaScript build) for the offline syntax check of docs/kql.
+npm ci --prefix tests/kql --no-audit --no-fund --loglevel=error
 
 # NuGet restore + build + all test projects (Microsoft.Testing.Platform, see global.json).
 log="$(mktemp)"

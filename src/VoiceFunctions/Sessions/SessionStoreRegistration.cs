@@ -39,25 +39,27 @@ public static partial class SessionStoreRegistration
     private static DefaultAzureCredential CreateCredential(SessionStoreOptions options) =>
         new(new DefaultAzureCredentialOptions { ManagedIdentityClientId = options.ClientId });
 
-    /// <summary>Creates the table before the first call instead of checking on every request.</summary>
-    private sealed partial class SessionTableInitializer(SessionStore store, ILogger<SessionTableInitializer> logger) : IHostedService
+    /// <summary>
+    /// Creates the table (and warms the SDK and its connection) in the background at start-up: the handler
+    /// listens at once, which is what the cold start of the first call waits for. Infra creates the table
+    /// too; should it still be missing when the first write comes, that write creates it (SessionStore).
+    /// </summary>
+    private sealed partial class SessionTableInitializer(SessionStore store, ILogger<SessionTableInitializer> logger) : BackgroundService
     {
-        public async Task StartAsync(CancellationToken cancellationToken)
+        protected override async Task ExecuteAsync(CancellationToken stoppingToken)
         {
             try
             {
-                await store.EnsureTableAsync(cancellationToken).ConfigureAwait(false);
+                await store.EnsureTableAsync(stoppingToken).ConfigureAwait(false);
             }
             catch (Exception ex) when (ex is Azure.RequestFailedException or AuthenticationFailedException or AggregateException or OperationCanceledException or HttpRequestException)
             {
-                // Calls must still be answered while storage is away; writes fail (and are logged) until it is back.
+                // Calls are answered while storage is away; their steps are spooled until it is back.
                 LogTableUnavailable(logger, ex);
             }
         }
 
-        public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
-
-        [LoggerMessage(Level = LogLevel.Error, Message = "The session table could not be created or reached at start-up")]
+        [LoggerMessage(Level = LogLevel.Warning, Message = "The session table could not be created or reached at start-up; writes will retry")]
         private static partial void LogTableUnavailable(ILogger logger, Exception exception);
     }
 }
