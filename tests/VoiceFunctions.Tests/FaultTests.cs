@@ -157,6 +157,7 @@ public sealed class FaultTests : IAsyncLifetime
         using var response = await calls.PostAsync(evt);
         var elapsed = clock.Elapsed;
         Assert.True(elapsed < AnswerLimit, $"{evt["type"]} took {elapsed.TotalMilliseconds:F0} ms");
+        TestContext.Current.SendDiagnosticMessage($"answer latency {elapsed.TotalMilliseconds:F0} ms ({evt["type"]})");
         return await CallClient.ActionsAsync(response);
     }
 
