@@ -41,7 +41,11 @@ public sealed class FaultTests : IAsyncLifetime
     [Fact]
     public async Task Storage_dies_mid_call_and_every_turn_is_answered_in_time_and_kept_in_order()
     {
-        await using var app = new WebhookApp(_storage, new Dictionary<string, string?> { ["Spool:Path"] = Path.Combine(_folder, "spool") });
+        await using var app = new WebhookApp(_storage, new Dictionary<string, string?>
+        {
+            ["Spool:Path"] = Path.Combine(_folder, "spool"),
+            ["Calls:ResponseBudget"] = "00:00:00.800", // the production default: this test is about the deadline
+        });
         using var calls = app.Calls();
         var id = CallClient.NewSessionId();
         var said = new List<string>();

@@ -23,6 +23,11 @@ public sealed class WebhookApp : WebApplicationFactory<Program>
         {
             ["SessionStore:ConnectionString"] = azurite.ConnectionString,
             ["Spool:Path"] = Path.Combine(Path.GetTempPath(), "voicefunctions-test-spool-" + Guid.NewGuid().ToString("N")),
+
+            // Behaviour tests read a call back right after its answers, so on a loaded machine an answer must not
+            // go out before its recording is done. The 800 ms default is what FaultTests (and the published
+            // handler) run with.
+            ["Calls:ResponseBudget"] = "00:00:05",
         };
         if (usePersonas)
         {
