@@ -322,6 +322,12 @@ public sealed partial class CallHandler(
         {
             spool.Erase(sessionId);
             await store.DeleteAsync(sessionId, cancellationToken).ConfigureAwait(false);
+
+            // Events already waiting on this slot must not write the erased state back: they start afresh.
+            slot.State = null;
+            slot.ETag = null;
+            slot.Spooling = false;
+            slot.Loaded = false;
             _slots.TryRemove(sessionId, out _);
         }
         finally

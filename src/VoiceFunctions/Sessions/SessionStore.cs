@@ -29,12 +29,15 @@ public sealed class SessionStore(TableClient table)
         {
             return await operation().ConfigureAwait(false);
         }
-        catch (RequestFailedException ex) when (ex.ErrorCode == "TableNotFound" || (ex.Status == 404 && ex.Message.Contains("table specified does not exist", StringComparison.OrdinalIgnoreCase)))
+        catch (RequestFailedException ex) when (IsTableNotFound(ex))
         {
             await EnsureTableAsync(cancellationToken).ConfigureAwait(false);
             return await operation().ConfigureAwait(false);
         }
     }
+
+    private static bool IsTableNotFound(RequestFailedException ex) =>
+        ex.ErrorCode == "TableNotFound" || (ex.Status == 404 && ex.Message.Contains("table specified does not exist", StringComparison.OrdinalIgnoreCase));
 
     /// <summary>One point read of the session row.</summary>
     public Task<StoredSession?> LoadAsync(string sessionId, CancellationToken cancellationToken) =>
@@ -72,8 +75,9 @@ public sealed class SessionStore(TableClient table)
             var response = await table.SubmitTransactionAsync(actions, cancellationToken).ConfigureAwait(false);
             return response.Value.Count > 0 && response.Value[0].Headers.ETag is { } newTag ? newTag : null;
         }
-        catch (RequestFailedException ex) when (ex.Status is 409 or 412)
+        catch (RequestFailedException ex) when (ex.Status is 409 or 412 || (ex.Status == 404 && !IsTableNotFound(ex)))
         {
+            // 409: the call exists after all; 412: someone else wrote first; 404: the row was erased meanwhile.
             throw new SessionConflictException(ex);
         }
     }
