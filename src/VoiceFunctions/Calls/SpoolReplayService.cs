@@ -18,8 +18,10 @@ public sealed partial class SpoolReplayService(CallHandler calls, IOptions<Spool
             {
                 return;
             }
-            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or InvalidOperationException)
+            catch (Exception ex) when (ex is not OutOfMemoryException)
             {
+                // Never let the replayer stop the host (an unhandled BackgroundService exception would): the calls
+                // are still being served; log, and try again on the next round.
                 LogReplayFailed(logger, ex);
             }
 

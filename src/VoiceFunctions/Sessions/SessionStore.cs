@@ -5,7 +5,8 @@ using VoiceFunctions.Calls;
 namespace VoiceFunctions.Sessions;
 
 /// <summary>The session row as stored, with the ETag a later replace must match.</summary>
-public sealed record StoredSession(SessionState State, ETag ETag);
+/// <param name="SpoolMark">The last spooled step applied to this row (replay idempotency).</param>
+public sealed record StoredSession(SessionState State, ETag ETag, string? SpoolMark = null);
 
 /// <summary>A whole call read back: the session row, its mode history and its trace, each in order.</summary>
 public sealed record SessionRecord(SessionState State, IReadOnlyList<ModeChange> ModeHistory, IReadOnlyList<TraceEntry> Trace);
@@ -45,9 +46,49 @@ public sealed class SessionStore(TableClient table)
 
     private async Task<StoredSession?> LoadCoreAsync(string sessionId, CancellationToken cancellationToken)
     {
-        var response = await table.GetEntityIfExistsAsync<TableEntity>(sessionId, SessionTable.SessionRowKey, cancellationToken: cancellationToken).ConfigureAwait(false);
-        return response.HasValue ? new StoredSession(SessionTable.ToSession(response.Value!), response.Value!.ETag) : null;
+        // One query: the session row and, after it in key order, the trace rows (their Seq and Kind only), so
+        // turns written without rewriting the session row (see CommitAsync) are counted in.
+        var filter = TableClient.CreateQueryFilter($"PartitionKey eq {sessionId} and RowKey ge {SessionTable.SessionRowKey}");
+        TableEntity? sessionRow = null;
+        var rows = new List<TableEntity>();
+        await foreach (var entity in table.QueryAsync<TableEntity>(filter, select: SessionTable.LoadColumns, cancellationToken: cancellationToken).ConfigureAwait(false))
+        {
+            if (entity.RowKey == SessionTable.SessionRowKey)
+            {
+                sessionRow = entity;
+            }
+            else if (entity.RowKey.StartsWith(SessionTable.TracePrefix, StringComparison.Ordinal))
+            {
+                rows.Add(entity);
+            }
+        }
+
+        return sessionRow is null ? null : new StoredSession(
+            WithTurnsAfterRow(SessionTable.ToSession(sessionRow), rows.Select(SessionTable.ToTrace)),
+            sessionRow.ETag,
+            sessionRow.GetString(SessionTable.SpoolMarkProperty));
     }
+
+    /// <summary>The session row's counters plus the trace rows written after it (turns that did not rewrite it).</summary>
+    private static SessionState WithTurnsAfterRow(SessionState state, IEnumerable<TraceEntry> trace)
+    {
+        var newer = trace.Where(t => t.Seq > state.LastSeq).ToList();
+        return newer.Count == 0 ? state : state with
+        {
+            LastSeq = newer.Max(t => t.Seq),
+            TurnCount = state.TurnCount + newer.Count(t => t.Kind == TraceKinds.Caller),
+            StartCount = state.StartCount + newer.Count(t => t.Kind is TraceKinds.SessionStart or TraceKinds.SessionResumed),
+        };
+    }
+
+    /// <summary>
+    /// True when a step changes nothing on the session row but its counters (a caller turn, a DTMF key, an
+    /// assistant line...): then only the new rows are written, and the row counters are brought up to date on
+    /// the next load or rewrite. The new rows' keys (the next sequence numbers) are the concurrency check.
+    /// </summary>
+    private static bool OnlyCountersChange(CallStep step) =>
+        step.Previous is { } previous && step.Next is { } next && step.ModeChanges.Count == 0 &&
+        previous with { TurnCount = next.TurnCount, LastSeq = next.LastSeq } == next;
 
     /// <summary>
     /// Writes a step as one entity-group transaction: the session row (added, or replaced under its ETag)
@@ -61,6 +102,29 @@ public sealed class SessionStore(TableClient table)
     {
         ArgumentNullException.ThrowIfNull(step);
         var next = step.Next ?? throw new ArgumentException("The step writes nothing.", nameof(step));
+        if (OnlyCountersChange(step) && step.Trace.Count == 1)
+        {
+            // The hot path (a caller turn): one entity, one insert. A row with this sequence number written by
+            // another instance makes it fail with 409: reload and decide again.
+            try
+            {
+                await table.AddEntityAsync(SessionTable.ToEntity(next.SessionId, step.Trace[0]), cancellationToken).ConfigureAwait(false);
+                return etag;
+            }
+            catch (RequestFailedException ex) when (ex.Status == 409)
+            {
+                throw new SessionConflictException(ex);
+            }
+        }
+
+        // Concurrency invariant: a step on a known session starts with a trace row, so its first sequence number is a
+        // `trace-` key another writer's turn would collide with (mode rows have their own prefix). CallFlow keeps it.
+        if (step.Previous is not null && step.ModeChanges.Count > 0 &&
+            (step.Trace.Count == 0 || step.Trace.Min(t => t.Seq) > step.ModeChanges.Min(m => m.Seq)))
+        {
+            throw new InvalidOperationException("A step on a known session must start with a trace row.");
+        }
+
         var actions = new List<TableTransactionAction>(1 + step.Trace.Count + step.ModeChanges.Count)
         {
             step.Previous is null
@@ -93,9 +157,8 @@ public sealed class SessionStore(TableClient table)
     private async Task<bool> ApplySpooledCoreAsync(SpooledStep step, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(step);
-        var existing = await table.GetEntityIfExistsAsync<TableEntity>(step.SessionId, SessionTable.SessionRowKey, cancellationToken: cancellationToken).ConfigureAwait(false);
-        var stored = existing.HasValue ? existing.Value : null;
-        if (stored?.GetString(SessionTable.SpoolMarkProperty) is { } mark && string.CompareOrdinal(mark, step.Id) >= 0)
+        var stored = await LoadCoreAsync(step.SessionId, cancellationToken).ConfigureAwait(false);
+        if (stored?.SpoolMark is { } mark && string.CompareOrdinal(mark, step.Id) >= 0)
         {
             return false;
         }
@@ -105,7 +168,7 @@ public sealed class SessionStore(TableClient table)
         IEnumerable<ModeChange> modes = step.ModeChanges;
         if (!step.BaseKnown && stored is not null)
         {
-            (session, trace, modes) = Rebase(SessionTable.ToSession(stored), step);
+            (session, trace, modes) = Rebase(stored.State, step);
         }
 
         var sessionEntity = SessionTable.ToEntity(session);
@@ -253,6 +316,6 @@ public sealed class SessionStore(TableClient table)
 
         // RowKeys are zero-padded, so the service returns them in order; sorting again costs nothing and
         // keeps the order right should the padding ever be outgrown.
-        return state is null ? null : new SessionRecord(state, [.. modes.OrderBy(m => m.Seq)], [.. trace.OrderBy(t => t.Seq)]);
+        return state is null ? null : new SessionRecord(WithTurnsAfterRow(state, trace), [.. modes.OrderBy(m => m.Seq)], [.. trace.OrderBy(t => t.Seq)]);
     }
 }

@@ -52,8 +52,9 @@ public static partial class SessionStoreRegistration
             {
                 await store.EnsureTableAsync(stoppingToken).ConfigureAwait(false);
             }
-            catch (Exception ex) when (ex is Azure.RequestFailedException or AuthenticationFailedException or AggregateException or OperationCanceledException or HttpRequestException)
+            catch (Exception ex) when (ex is not OutOfMemoryException)
             {
+                // Whatever it is, it must not stop the host (an unhandled BackgroundService exception would).
                 // Calls are answered while storage is away; their steps are spooled until it is back.
                 LogTableUnavailable(logger, ex);
             }

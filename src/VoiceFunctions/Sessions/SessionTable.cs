@@ -24,6 +24,13 @@ public static class SessionTable
     /// </summary>
     public const int TextChunkChars = 32_000;
 
+    /// <summary>What a load reads: the session row's properties and the trace rows' Seq and Kind (no text).</summary>
+    public static readonly IReadOnlyList<string> LoadColumns =
+    [
+        "PartitionKey", "RowKey", "AccountId", "PhoneNumber", "FromPhoneNumber", "ToPhoneNumber", "Direction", "Persona", "Mode", "StartedAt",
+        "EndedAt", "EndReason", "DurationMs", "TurnCount", "StartCount", "LastSeq", "Escalated", SpoolMarkProperty, "Seq", "Kind",
+    ];
+
     public static string RowKey(string prefix, long seq) => prefix + seq.ToString("D10", CultureInfo.InvariantCulture);
 
     public static TableEntity ToEntity(SessionState s) => new(s.SessionId, SessionRowKey)
