@@ -78,6 +78,19 @@ public sealed class IngestionCapture : IAsyncDisposable
 
     public IEnumerable<JsonObject> OfType(string baseType) => Envelopes.Where(e => (string?)e["data"]?["baseType"] == baseType);
 
+    /// <summary>
+    /// Waits (up to <paramref name="timeout"/>) until what arrived satisfies <paramref name="done"/>: the exporter
+    /// delivers asynchronously, also after the app's graceful stop began. What never arrives still fails the test.
+    /// </summary>
+    public async Task WaitForAsync(Func<IReadOnlyList<JsonObject>, bool> done, TimeSpan timeout)
+    {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        while (!done(Envelopes) && clock.Elapsed < timeout)
+        {
+            await Task.Delay(50).ConfigureAwait(false);
+        }
+    }
+
     private async Task LoopAsync()
     {
         while (_listener.IsListening)

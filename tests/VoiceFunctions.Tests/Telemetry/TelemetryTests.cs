@@ -29,6 +29,7 @@ public sealed class TelemetryTests(Azurite azurite)
         await using var capture = new IngestionCapture();
         var id = CallClient.NewSessionId();
         await PlayCallAsync(capture.Settings, id);
+        await capture.WaitForAsync(all => all.Count(e => (string?)e["data"]?["baseType"] == "EventData" && Dim(e, "SessionId") == id) >= 7, TimeSpan.FromSeconds(10));
 
         var requests = capture.OfType("RequestData").Where(r => Dim(r, "SessionId") == id).ToList();
         Assert.Equal(["session_start", "user_speak", "user_speak", "session_end"], requests.OrderBy(Time).Select(r => Dim(r, "EventType")));
@@ -83,6 +84,7 @@ public sealed class TelemetryTests(Azurite azurite)
         var id = CallClient.NewSessionId();
         var settings = new Dictionary<string, string?>(capture.Settings) { ["Telemetry:IncludeTranscripts"] = "true" };
         await PlayCallAsync(settings, id);
+        await capture.WaitForAsync(all => all.Count(e => (string?)e["data"]?["baseType"] == "EventData" && Dim(e, "SessionId") == id) >= 7, TimeSpan.FromSeconds(10));
 
         var turns = capture.OfType("EventData").Where(e => Dim(e, "SessionId") == id && (string?)e["data"]!["baseData"]!["name"] == "CallerTurn").ToList();
         Assert.Equal([SmallTalk, AskForHuman], turns.OrderBy(t => Dim(t, "Seq")).Select(t => Dim(t, "Text")));
