@@ -176,6 +176,10 @@ public sealed partial class CallHandler(
 
         LogGaveUp(logger, sessionId, evt.Type);
         var last = flow.Decide(slot.State, evt, time.GetUtcNow());
+
+        // Another writer keeps winning: this step's numbers are not to be trusted, so the replay re-bases it on
+        // what is stored then instead of upserting over the other writer's rows.
+        slot.BaseKnown = false;
         Spool(slot, last, evt);
         return last.Actions;
     }
