@@ -38,15 +38,7 @@ public sealed partial class CallHandler(
     private readonly CallOptions _options = options.Value;
     /// <summary>Timestamp of the last storage failure; 0 = none since the last successful replay.</summary>
     private long _lastStorageFailure;
-    private long _lateAnswers;
     private long _inFlight;
-    private long _lost;
-
-    /// <summary>Answers sent from the in-memory state because recording took longer than the budget.</summary>
-    public long LateAnswers => Interlocked.Read(ref _lateAnswers);
-
-    /// <summary>Steps that could be neither stored nor spooled (the local disk failed too).</summary>
-    public long Lost => Interlocked.Read(ref _lost);
 
     private bool StorageRecentlyFailed =>
         Interlocked.Read(ref _lastStorageFailure) is var failed and not 0 && time.GetElapsedTime(failed) < OutageHold;
@@ -73,7 +65,6 @@ public sealed partial class CallHandler(
         }
 
         // Out of time: answer from what this instance knows; `recording` goes on and keeps the event.
-        Interlocked.Increment(ref _lateAnswers);
         CallMetrics.LateAnswers.Add(1);
         LogLateAnswer(logger, sessionId, evt.Type, (long)_options.ResponseBudget.TotalMilliseconds);
         return flow.Decide(slot.State, evt, time.GetUtcNow()).Actions;
@@ -101,7 +92,6 @@ public sealed partial class CallHandler(
         catch (Exception ex) when (ex is not OutOfMemoryException)
         {
             // Last line of defence: the caller still gets an answer; the failure is logged and counted.
-            Interlocked.Increment(ref _lost);
             CallMetrics.Lost.Add(1);
             LogUnexpected(logger, ex, sessionId, evt.Type);
             return flow.Decide(slot.State, evt, time.GetUtcNow()).Actions;
@@ -246,7 +236,6 @@ public sealed partial class CallHandler(
             spool.Append(new SpooledStep
             {
                 SessionId = next.SessionId,
-                IsNewSession = step.IsNewSession,
                 BaseKnown = slot.BaseKnown,
                 Session = next,
                 Trace = step.Trace,
@@ -262,7 +251,6 @@ public sealed partial class CallHandler(
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
-            Interlocked.Increment(ref _lost);
             CallMetrics.Lost.Add(1);
             LogSpoolFailed(logger, ex, next.SessionId);
             slot.Loaded = false;

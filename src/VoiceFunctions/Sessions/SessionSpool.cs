@@ -26,7 +26,6 @@ public sealed class SpoolOptions
 public sealed record SpooledStep
 {
     public required string SessionId { get; init; }
-    public required bool IsNewSession { get; init; }
     public required bool BaseKnown { get; init; }
     public required SessionState Session { get; init; }
     public required IReadOnlyList<TraceEntry> Trace { get; init; }
@@ -50,8 +49,6 @@ public sealed class SessionSpool
 {
     private readonly string _root;
     private long _counter;
-    private long _spooled;
-    private long _replayed;
 
     public SessionSpool(IOptions<SpoolOptions> options)
     {
@@ -59,12 +56,6 @@ public sealed class SessionSpool
         _root = options.Value.Path;
         Directory.CreateDirectory(_root);
     }
-
-    /// <summary>Steps written to the spool since start.</summary>
-    public long SpooledCount => Interlocked.Read(ref _spooled);
-
-    /// <summary>Spooled steps moved into Table Storage since start.</summary>
-    public long ReplayedCount => Interlocked.Read(ref _replayed);
 
     public void Append(SpooledStep step)
     {
@@ -80,11 +71,7 @@ public sealed class SessionSpool
         }
 
         File.Move(temp, Path.Combine(folder, id + ".json"));
-        Interlocked.Increment(ref _spooled);
     }
-
-    public bool HasPending(string sessionId) =>
-        Directory.Exists(Path.Combine(_root, sessionId)) && Directory.EnumerateFiles(Path.Combine(_root, sessionId), "*.json").Any();
 
     public IReadOnlyList<string> PendingSessions() =>
         Directory.Exists(_root)
@@ -92,43 +79,39 @@ public sealed class SessionSpool
             : [];
 
     /// <summary>The session's spooled steps, oldest first.</summary>
-    public IReadOnlyList<SpooledStep> Pending(string sessionId)
+    public IReadOnlyList<SpooledStep> Pending(string sessionId) =>
+        [.. Files(sessionId).Order(StringComparer.Ordinal).Select(Read).OfType<SpooledStep>()];
+
+    /// <summary>The session as the newest spooled step left it: the state to continue from. Reads only that step.</summary>
+    public SpooledStep? Latest(string sessionId) =>
+        Files(sessionId).OrderDescending(StringComparer.Ordinal).Select(Read).FirstOrDefault(step => step is not null);
+
+    private IEnumerable<string> Files(string sessionId)
     {
         var folder = Path.Combine(_root, sessionId);
-        if (!Directory.Exists(folder))
-        {
-            return [];
-        }
-
-        var steps = new List<SpooledStep>();
-        foreach (var file in Directory.EnumerateFiles(folder, "*.json").Order(StringComparer.Ordinal))
-        {
-            try
-            {
-                var step = JsonSerializer.Deserialize(File.ReadAllBytes(file), SpoolJsonContext.Default.SpooledStep);
-                if (step is not null)
-                {
-                    steps.Add(step with { Id = Path.GetFileNameWithoutExtension(file) });
-                }
-            }
-            catch (JsonException)
-            {
-                // A file this code did not write completely cannot exist (atomic rename); anything else is left for inspection.
-                File.Move(file, file + ".unreadable", overwrite: true);
-            }
-        }
-
-        return steps;
+        return Directory.Exists(folder) ? Directory.EnumerateFiles(folder, "*.json") : [];
     }
 
-    /// <summary>The session as the newest spooled step left it: the state to continue from.</summary>
-    public SpooledStep? Latest(string sessionId) => Pending(sessionId) is { Count: > 0 } steps ? steps[^1] : null;
+    private static SpooledStep? Read(string file)
+    {
+        try
+        {
+            return JsonSerializer.Deserialize(File.ReadAllBytes(file), SpoolJsonContext.Default.SpooledStep) is { } step
+                ? step with { Id = Path.GetFileNameWithoutExtension(file) }
+                : null;
+        }
+        catch (JsonException)
+        {
+            // A file this code did not write completely cannot exist (atomic rename); anything else is left for inspection.
+            File.Move(file, file + ".unreadable", overwrite: true);
+            return null;
+        }
+    }
 
     public void Remove(SpooledStep step)
     {
         ArgumentNullException.ThrowIfNull(step);
         File.Delete(Path.Combine(_root, step.SessionId, step.Id + ".json"));
-        Interlocked.Increment(ref _replayed);
         TryRemoveFolder(step.SessionId);
     }
 

@@ -13,17 +13,12 @@ public sealed class StorageRoundTrips : HttpPipelineSynchronousPolicy
     public const string HeaderName = "X-Storage-Round-Trips";
 
     private static readonly AsyncLocal<Counter?> Current = new();
-    private long _total;
-
-    /// <summary>All round trips since start.</summary>
-    public long Total => Interlocked.Read(ref _total);
 
     /// <summary>Starts counting for the current async flow (one request).</summary>
     public static Counter Begin() => Current.Value = new Counter();
 
     public override void OnSendingRequest(HttpMessage message)
     {
-        Interlocked.Increment(ref _total);
         if (Current.Value is { } counter)
         {
             Interlocked.Increment(ref counter.Count);
