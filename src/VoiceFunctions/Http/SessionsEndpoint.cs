@@ -1,5 +1,6 @@
 using System.Text.Json.Serialization;
 using VoiceFunctions.AiFlow;
+using VoiceFunctions.Calls;
 using VoiceFunctions.Sessions;
 
 namespace VoiceFunctions.Http;
@@ -14,28 +15,26 @@ public static class SessionsEndpoint
         return api;
     }
 
-    private static async Task<IResult> GetAsync(string id, SessionStore store, CancellationToken cancellationToken)
-    {
-        if (!SessionIds.IsValid(id))
+    private static Task<IResult> GetAsync(string id, SessionStore store, CancellationToken cancellationToken) =>
+        ForSessionAsync(id, async sessionId =>
         {
-            return Problems.InvalidSessionId();
-        }
-
-        SessionRecord? record;
-        try
-        {
-            record = await store.ReadAsync(SessionIds.Canonical(id), cancellationToken).ConfigureAwait(false);
-        }
-        catch (Exception ex) when (VoiceFunctions.Calls.CallHandler.IsStorageFailure(ex) && !cancellationToken.IsCancellationRequested)
-        {
-            return Problems.StorageUnavailable();
-        }
-
-        return record is null ? Problems.SessionNotFound() : TypedResults.Json(SessionView.From(record), AppJsonContext.Relaxed.SessionView);
-    }
+            var record = await store.ReadAsync(sessionId, cancellationToken).ConfigureAwait(false);
+            return record is null ? Problems.SessionNotFound() : TypedResults.Json(SessionView.From(record), AppJsonContext.Relaxed.SessionView);
+        }, cancellationToken);
 
     /// <summary>Erasure (data protection): removes the session, its trace and anything spooled; 204 whether or not it existed.</summary>
-    private static async Task<IResult> DeleteAsync(string id, VoiceFunctions.Calls.CallHandler calls, CancellationToken cancellationToken)
+    private static Task<IResult> DeleteAsync(string id, CallHandler calls, CancellationToken cancellationToken) =>
+        ForSessionAsync(id, async sessionId =>
+        {
+            await calls.EraseAsync(sessionId, cancellationToken).ConfigureAwait(false);
+            return TypedResults.NoContent();
+        }, cancellationToken);
+
+    /// <summary>
+    /// The operator endpoints' shared checks: the id must be a UUID (canonicalised before use), and a storage
+    /// failure is a 503 problem, not a 5xx crash — calls are still served and spooled meanwhile.
+    /// </summary>
+    private static async Task<IResult> ForSessionAsync(string id, Func<string, Task<IResult>> operation, CancellationToken cancellationToken)
     {
         if (!SessionIds.IsValid(id))
         {
@@ -44,14 +43,12 @@ public static class SessionsEndpoint
 
         try
         {
-            await calls.EraseAsync(SessionIds.Canonical(id), cancellationToken).ConfigureAwait(false);
+            return await operation(SessionIds.Canonical(id)).ConfigureAwait(false);
         }
-        catch (Exception ex) when (VoiceFunctions.Calls.CallHandler.IsStorageFailure(ex) && !cancellationToken.IsCancellationRequested)
+        catch (Exception ex) when (CallHandler.IsStorageFailure(ex) && !cancellationToken.IsCancellationRequested)
         {
             return Problems.StorageUnavailable();
         }
-
-        return TypedResults.NoContent();
     }
 }
 
