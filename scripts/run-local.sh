@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Runs the webhook locally on http://localhost:7071/api/events against Azurite (started here when no
-# Table service listens on 127.0.0.1:10002). Configuration: src/VoiceFunctions/appsettings.Development.json.
+# Runs the webhook locally on http://localhost:7071/api/events: starts Azurite (blob, queue and table: the
+# Functions host keeps timer leases in blob storage) unless one already listens, publishes the isolated worker
+# and serves it through scripts/functions-host.sh (Core Tools when `func` is installed, else the host emulator).
+# Settings: local.settings.json at the repository root if you made one, else local.settings.json.example.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -8,20 +10,30 @@ cd "$(dirname "$0")/.."
 
 azurite_pid=""
 cleanup() { [ -n "$azurite_pid" ] && kill "$azurite_pid" 2>/dev/null || true; }
-trap cleanup EXIT INT TERM
+trap cleanup EXIT
 
-if (exec 3<>/dev/tcp/127.0.0.1/10002) 2>/dev/null; then
-  echo "Using the Table service already listening on 127.0.0.1:10002."
+listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+if listening 10002 && listening 10000; then
+  echo "Using the Azurite (or storage emulator) already listening on 127.0.0.1:10000-10002."
 else
-  echo "Starting Azurite (Table service, in memory) on 127.0.0.1:10002 ..."
-  node node_modules/azurite/dist/src/table/main.js --tableHost 127.0.0.1 --tablePort 10002 \
+  echo "Starting Azurite (blob, queue, table; in memory) on 127.0.0.1:10000-10002 ..."
+  node node_modules/azurite/dist/src/azurite.js --blobHost 127.0.0.1 --queueHost 127.0.0.1 --tableHost 127.0.0.1 \
     --inMemoryPersistence --skipApiVersionCheck --disableTelemetry --silent &
   azurite_pid=$!
-  for _ in $(seq 1 100); do (exec 3<>/dev/tcp/127.0.0.1/10002) 2>/dev/null && break; sleep 0.1; done
+  for _ in $(seq 1 100); do listening 10002 && listening 10000 && break; sleep 0.1; done
 fi
 
-cat <<'MSG'
+app="artifacts/app"
+echo "Publishing the worker to $app ..."
+dotnet publish src/VoiceFunctions -c Release -o "$app" --nologo -v quiet
+settings="local.settings.json"
+[ -f "$settings" ] || settings="local.settings.json.example"
+cp "$settings" "$app/local.settings.json"
 
+cat <<MSG
+
+  Settings:       $settings (copied to $app/local.settings.json)
   Webhook:        POST http://localhost:7071/api/events
   Read a call:    GET  http://localhost:7071/api/sessions/{session-id}
   Sample call:    ./scripts/sample-call.sh            (in another terminal)
@@ -29,4 +41,5 @@ cat <<'MSG'
   Stop:           Ctrl+C
 
 MSG
-dotnet run --project src/VoiceFunctions --launch-profile VoiceFunctions
+# Not exec: the trap above stops Azurite when the host ends.
+scripts/functions-host.sh "$app" 7071

@@ -52,5 +52,49 @@ public sealed class AuthTests(Azurite azurite) : IAsyncDisposable
         Assert.Equal("voice_to_voice", (await calls.GetSessionAsync(id, Token)).GetProperty("mode").GetString());
     }
 
+    [Fact]
+    public async Task With_host_keys_on_events_need_the_function_key_and_erasure_the_admin_key()
+    {
+        await using var app = new WebhookApp(azurite) { EnforceKeys = true };
+        await app.StartAsync();
+        using var anonymous = new HttpClient { BaseAddress = app.Host.BaseAddress };
+        using var withFunctionKey = Client(app, WebhookApp.FunctionKey);
+        using var withMasterKey = Client(app, WebhookApp.MasterKey);
+        var id = CallClient.NewSessionId();
+
+        using var noKey = await anonymous.PostAsync(new Uri("/api/events", UriKind.Relative), Json(CallClient.Event("session_start", id)));
+        using var wrongKey = await anonymous.PostAsync(new Uri("/api/events?code=not-the-key", UriKind.Relative), Json(CallClient.Event("session_start", id)));
+        Assert.Equal(HttpStatusCode.Unauthorized, noKey.StatusCode);
+        Assert.Equal(HttpStatusCode.Unauthorized, wrongKey.StatusCode);
+        using var notStored = await withMasterKey.GetAsync(new Uri($"/api/sessions/{id}", UriKind.Relative));
+        Assert.Equal(HttpStatusCode.NotFound, notStored.StatusCode); // nothing was written by the refused requests
+
+        using var viaCode = await anonymous.PostAsync(new Uri($"/api/events?code={WebhookApp.FunctionKey}", UriKind.Relative), Json(CallClient.Event("session_start", id)));
+        using var viaHeader = await withFunctionKey.PostAsync(new Uri("/api/events", UriKind.Relative), Json(CallClient.Event("user_speak", id, fields: new() { ["text"] = "hello" })));
+        Assert.Equal(HttpStatusCode.OK, viaCode.StatusCode);
+        Assert.Equal(HttpStatusCode.NoContent, viaHeader.StatusCode);
+        using var read = await withFunctionKey.GetAsync(new Uri($"/api/sessions/{id}", UriKind.Relative));
+        Assert.Equal(HttpStatusCode.OK, read.StatusCode);
+
+        using var eraseWithFunctionKey = await withFunctionKey.DeleteAsync(new Uri($"/api/sessions/{id}", UriKind.Relative));
+        Assert.Equal(HttpStatusCode.Unauthorized, eraseWithFunctionKey.StatusCode);
+        using var stillThere = await withFunctionKey.GetAsync(new Uri($"/api/sessions/{id}", UriKind.Relative));
+        Assert.Equal(HttpStatusCode.OK, stillThere.StatusCode);
+
+        using var eraseWithMasterKey = await withMasterKey.DeleteAsync(new Uri($"/api/sessions/{id}", UriKind.Relative));
+        Assert.Equal(HttpStatusCode.NoContent, eraseWithMasterKey.StatusCode);
+        using var gone = await withFunctionKey.GetAsync(new Uri($"/api/sessions/{id}", UriKind.Relative));
+        Assert.Equal(HttpStatusCode.NotFound, gone.StatusCode);
+    }
+
+    private static HttpClient Client(WebhookApp app, string key)
+    {
+        var http = new HttpClient { BaseAddress = app.Host.BaseAddress };
+        http.DefaultRequestHeaders.Add("x-functions-key", key);
+        return http;
+    }
+
+    private static StringContent Json(System.Text.Json.Nodes.JsonNode evt) => new(evt.ToJsonString(), System.Text.Encoding.UTF8, "application/json");
+
     public async ValueTask DisposeAsync() => await _app.DisposeAsync();
 }

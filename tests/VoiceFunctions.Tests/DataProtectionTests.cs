@@ -2,9 +2,8 @@ using System.Net;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Logging;
-using Microsoft.Extensions.Time.Testing;
+using Azure;
+using Azure.Data.Tables;
 using VoiceFunctions.Tests.Infrastructure;
 
 namespace VoiceFunctions.Tests;
@@ -17,14 +16,13 @@ public sealed class DataProtectionTests(Azurite azurite)
     [Fact]
     public async Task The_timer_function_purges_sessions_older_than_the_retention_in_bounded_batches()
     {
-        var clock = new FakeTimeProvider(new DateTimeOffset(2026, 1, 1, 9, 0, 0, TimeSpan.Zero));
+        var table = "Retention" + Guid.NewGuid().ToString("N")[..8];
         await using var app = new WebhookApp(azurite, new Dictionary<string, string?>
         {
-            ["SessionStore:TableName"] = "Retention" + Guid.NewGuid().ToString("N")[..8],
+            ["SessionStore:TableName"] = table,
             ["Retention:Days"] = "30",
             ["Retention:BatchSize"] = "2",
-        })
-        { TestServices = services => services.AddSingleton<TimeProvider>(clock) };
+        });
         using var calls = app.Calls();
         var old = new[] { CallClient.NewSessionId(), CallClient.NewSessionId(), CallClient.NewSessionId() };
         foreach (var id in old)
@@ -33,26 +31,39 @@ public sealed class DataProtectionTests(Azurite azurite)
             await calls.SayAsync(id, "an old call");
         }
 
-        clock.Advance(TimeSpan.FromDays(20));
         var recent = CallClient.NewSessionId();
         await calls.StartAsync(recent);
-        clock.Advance(TimeSpan.FromDays(15)); // old calls are now 35 days old, the recent one 15
 
-        var first = await InvokeTimerAsync(calls);
-        var second = await InvokeTimerAsync(calls);
-        var third = await InvokeTimerAsync(calls);
-
-        Assert.Contains("Purged 2 sessions", first, StringComparison.Ordinal);
-        Assert.Contains("more left", first, StringComparison.Ordinal);
-        Assert.Contains("Purged 1 sessions", second, StringComparison.Ordinal);
-        Assert.Contains("Purged 0 sessions", third, StringComparison.Ordinal);
+        // The worker runs on the real clock: the old calls are made old in storage (35 days), the recent one is 0.
+        var sessions = new TableClient(azurite.ConnectionString, table);
         foreach (var id in old)
         {
-            using var gone = await calls.GetSessionResponseAsync(id);
-            Assert.Equal(HttpStatusCode.NotFound, gone.StatusCode);
+            await sessions.UpdateEntityAsync(new TableEntity(id, "session") { ["StartedAt"] = DateTimeOffset.UtcNow.AddDays(-35) }, ETag.All, TableUpdateMode.Merge);
         }
 
+        // Fired the way the host fires a timer function (an invocation over gRPC), not over HTTP.
+        Assert.True((await app.InvokeAsync("RetentionPurge")).Succeeded);
+        var leftAfterFirst = await StoredAsync(calls, old);
+        Assert.True((await app.InvokeAsync("RetentionPurge")).Succeeded);
+        var leftAfterSecond = await StoredAsync(calls, old);
+        Assert.True((await app.InvokeAsync("RetentionPurge")).Succeeded);
+
+        Assert.Equal(1, leftAfterFirst); // a batch of 2
+        Assert.Equal(0, leftAfterSecond);
         Assert.Equal("voice_to_voice", (await calls.GetSessionAsync(recent)).GetProperty("mode").GetString());
+        Assert.Contains("purged 2 sessions", app.Output, StringComparison.OrdinalIgnoreCase);
+    }
+
+    private static async Task<int> StoredAsync(CallClient calls, IEnumerable<string> ids)
+    {
+        var count = 0;
+        foreach (var id in ids)
+        {
+            using var response = await calls.GetSessionResponseAsync(id);
+            count += response.StatusCode == HttpStatusCode.OK ? 1 : 0;
+        }
+
+        return count;
     }
 
     [Fact]
@@ -90,28 +101,27 @@ public sealed class DataProtectionTests(Azurite azurite)
     }
 
     [Fact]
-    public async Task The_timer_endpoint_is_not_served_to_other_hosts_and_is_outside_the_api_prefix()
+    public async Task The_timer_function_has_no_http_route()
     {
         await using var app = new WebhookApp(azurite);
         using var calls = app.Calls();
 
         using var viaApi = await calls.Http.PostAsync(new Uri("/api/RetentionPurge", UriKind.Relative), new StringContent("{}", Encoding.UTF8, "application/json"));
+        using var viaRoot = await calls.Http.PostAsync(new Uri("/RetentionPurge", UriKind.Relative), new StringContent("{}", Encoding.UTF8, "application/json"));
 
         Assert.Equal(HttpStatusCode.NotFound, viaApi.StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, viaRoot.StatusCode);
     }
 
     [Fact]
     public async Task Logs_never_hold_caller_text_or_the_token_even_when_storage_fails()
     {
-        var logs = new LogCapture();
         var storage = new Azurite { DataFolder = Path.Combine(Path.GetTempPath(), "voicefunctions-logs-" + Guid.NewGuid().ToString("N")) };
         await storage.InitializeAsync();
         try
         {
-            await using var app = new WebhookApp(storage, new Dictionary<string, string?> { ["AiFlow:ApiToken"] = Token })
-            {
-                TestServices = services => services.AddSingleton<ILoggerProvider>(logs),
-            };
+            // Every log record of the worker reaches the host (rpc_log) at Debug and above, arguments formatted.
+            await using var app = new WebhookApp(storage, new Dictionary<string, string?> { ["AiFlow:ApiToken"] = Token, ["Logging:LogLevel:Default"] = "Debug" });
             using var calls = app.Calls();
             var id = CallClient.NewSessionId();
             const string secretText = "my PIN is 4711 and my IBAN DE02120300000000202051";
@@ -125,6 +135,7 @@ public sealed class DataProtectionTests(Azurite azurite)
 
             Assert.Equal(HttpStatusCode.BadRequest, bad.StatusCode);
             Assert.DoesNotContain("4711", await bad.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+            var logs = new { Lines = app.Output.Split('\n') };
             Assert.NotEmpty(logs.Lines);
             Assert.Contains(logs.Lines, l => l.Contains("spool", StringComparison.OrdinalIgnoreCase));
             Assert.DoesNotContain(logs.Lines, l => l.Contains("4711", StringComparison.Ordinal) || l.Contains("IBAN", StringComparison.Ordinal));
@@ -136,18 +147,6 @@ public sealed class DataProtectionTests(Azurite azurite)
         }
     }
 
-    private static async Task<string> InvokeTimerAsync(CallClient calls)
-    {
-        // The Functions host's timer invocation: POST /{functionName} with Data and Metadata.
-        const string payload = """{"Data":{"timer":{"Schedule":{"AdjustForDST":true},"ScheduleStatus":null,"IsPastDue":false}},"Metadata":{"sys":{"MethodName":"RetentionPurge","UtcNow":"2026-02-05T03:00:00Z"}}}""";
-        using var response = await calls.Http.PostAsync(new Uri("/RetentionPurge", UriKind.Relative), new StringContent(payload, Encoding.UTF8, "application/json"));
-        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-        var result = JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement;
-        Assert.Equal(JsonValueKind.Object, result.GetProperty("Outputs").ValueKind);
-        Assert.Equal(JsonValueKind.Null, result.GetProperty("ReturnValue").ValueKind);
-        return Assert.Single(result.GetProperty("Logs").EnumerateArray()).GetString()!;
-    }
-
     private static async Task<HttpResponseMessage> DeleteAsync(CallClient calls, string id, string? token)
     {
         using var request = new HttpRequestMessage(HttpMethod.Delete, $"/api/sessions/{id}");
@@ -157,43 +156,5 @@ public sealed class DataProtectionTests(Azurite azurite)
         }
 
         return await calls.Http.SendAsync(request);
-    }
-
-    /// <summary>Every log line the app writes, at every level, with its arguments formatted.</summary>
-    private sealed class LogCapture : ILoggerProvider
-    {
-        private readonly List<string> _lines = [];
-
-        public IReadOnlyList<string> Lines
-        {
-            get
-            {
-                lock (_lines)
-                {
-                    return [.. _lines];
-                }
-            }
-        }
-
-        public ILogger CreateLogger(string categoryName) => new Logger(this);
-
-        public void Dispose()
-        {
-        }
-
-        private sealed class Logger(LogCapture capture) : ILogger
-        {
-            public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
-
-            public bool IsEnabled(LogLevel logLevel) => true;
-
-            public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
-            {
-                lock (capture._lines)
-                {
-                    capture._lines.Add($"{logLevel} {formatter(state, exception)} {exception}");
-                }
-            }
-        }
     }
 }

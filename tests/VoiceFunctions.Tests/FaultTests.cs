@@ -89,7 +89,7 @@ public sealed class FaultTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task The_handler_killed_and_restarted_between_events_loses_nothing_even_during_an_outage()
+    public async Task The_worker_killed_and_restarted_between_events_loses_nothing_even_during_an_outage()
     {
         var spool = Path.Combine(_folder, "spool");
         var id = CallClient.NewSessionId();
@@ -173,19 +173,32 @@ public sealed class FaultTests : IAsyncLifetime
         Assert.Equal(Enumerable.Range(1, seqs.Count).Select(i => (long)i), seqs); // gapless, no duplicates
     }
 
-    private async Task<HandlerProcess> StartHandlerAsync(string spool)
+    /// <summary>A fresh emulator + worker on the same storage and spool (the production budget: these tests are about the deadline).</summary>
+    private async Task<KilledAtEnd> StartHandlerAsync(string spool)
     {
-        var settings = new Dictionary<string, string?>(TestPersonas.Settings)
+        var app = new WebhookApp(_storage, new Dictionary<string, string?>
         {
-            ["SessionStore:ConnectionString"] = _storage.ConnectionString,
             ["Spool:Path"] = spool,
-        };
-        var handler = HandlerProcess.Start(AppContext.BaseDirectory, "dotnet", ["VoiceFunctions.dll"], settings);
-        await handler.WaitUntilReadyAsync(TimeSpan.FromSeconds(60));
-        return handler;
+            ["Calls:ResponseBudget"] = "00:00:00.800",
+        });
+        await app.StartAsync();
+        return new KilledAtEnd(app);
     }
 
-    private static CallClient Client(HandlerProcess handler) => new(new HttpClient { BaseAddress = handler.BaseAddress });
+    private static CallClient Client(KilledAtEnd handler) => handler.App.Calls();
+
+    /// <summary>Ends the worker the hard way (SIGKILL, no graceful stop), as a crash or an instance being recycled would.</summary>
+    private sealed class KilledAtEnd(WebhookApp app) : IAsyncDisposable
+    {
+        public WebhookApp App => app;
+
+        public async ValueTask DisposeAsync()
+        {
+            app.Host.KillWorker();
+            await app.Host.WorkerExited.WaitAsync(TimeSpan.FromSeconds(30));
+            await app.DisposeAsync();
+        }
+    }
 
     private static async Task WaitForEmptySpoolAsync(string spool)
     {

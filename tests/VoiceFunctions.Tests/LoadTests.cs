@@ -64,8 +64,8 @@ public sealed class LoadTests(DefaultApp app) : IClassFixture<DefaultApp>
 }
 
 /// <summary>
-/// A bounded soak: simulated calls against the real handler process for VOICEFUNCTIONS_SOAK_SECONDS (20 s in
-/// the normal test run; `scripts/soak.sh` runs 5 minutes), asserting no errors and that the handler's RSS
+/// A bounded soak: simulated calls against the published worker under the host emulator for VOICEFUNCTIONS_SOAK_SECONDS (20 s in
+/// the normal test run; `scripts/soak.sh` runs 5 minutes), asserting no errors and that the worker's RSS
 /// after warm-up grows by less than <see cref="RssGrowthBound"/>.
 /// </summary>
 public sealed class SoakTests(Azurite azurite)
@@ -77,28 +77,24 @@ public sealed class SoakTests(Azurite azurite)
     public async Task Simulated_calls_for_a_while_bring_no_errors_and_no_memory_growth_beyond_the_bound()
     {
         var seconds = int.TryParse(Environment.GetEnvironmentVariable("VOICEFUNCTIONS_SOAK_SECONDS"), NumberStyles.None, CultureInfo.InvariantCulture, out var s) ? s : 20;
-        var settings = new Dictionary<string, string?>(TestPersonas.Settings)
+        await using var handler = new WebhookApp(azurite, new Dictionary<string, string?>
         {
-            ["SessionStore:ConnectionString"] = azurite.ConnectionString,
-            ["Spool:Path"] = Path.Combine(Path.GetTempPath(), "voicefunctions-soak-" + Guid.NewGuid().ToString("N")),
+            ["Calls:ResponseBudget"] = "00:00:00.800",
             ["Logging:LogLevel:Default"] = "Warning",
-        };
-        await using var handler = HandlerProcess.Start(AppContext.BaseDirectory, "dotnet", ["VoiceFunctions.dll"], settings);
-        await handler.WaitUntilReadyAsync(TimeSpan.FromSeconds(60));
-        using var http = new HttpClient { BaseAddress = handler.BaseAddress, Timeout = TimeSpan.FromSeconds(5) };
-        using var calls = new CallClient(http);
+        });
+        using var calls = handler.Calls();
 
         var warmUp = Stopwatch.StartNew();
         await RunCallsAsync(calls, TimeSpan.FromSeconds(Math.Max(3, seconds / 5)));
-        var baseline = handler.RssBytes;
+        var baseline = handler.WorkerRssBytes;
         var (count, errors) = await RunCallsAsync(calls, TimeSpan.FromSeconds(seconds));
-        var end = handler.RssBytes;
+        var end = handler.WorkerRssBytes;
 
         Assert.Equal(0, errors);
         Assert.True(count > 0);
         Assert.True(end - baseline < RssGrowthBound, $"RSS grew from {baseline / 1048576} MB to {end / 1048576} MB over {count} calls");
         TestContext.Current.SendDiagnosticMessage($"soak: {count} calls in {seconds} s, RSS {baseline / 1048576} -> {end / 1048576} MB");
-        Assert.False(handler.HasExited);
+        Assert.False(handler.Host.WorkerExited.IsCompleted);
     }
 
     private static async Task<(int Calls, int Errors)> RunCallsAsync(CallClient calls, TimeSpan duration)

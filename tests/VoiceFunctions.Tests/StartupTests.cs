@@ -1,10 +1,11 @@
+using VoiceFunctions.FunctionsHost;
 using VoiceFunctions.Tests.Infrastructure;
 
 namespace VoiceFunctions.Tests;
 
 /// <summary>
-/// Configuration is validated at start-up: the real handler process, given a bad setting, exits with 1 and
-/// names the setting; it never starts serving calls with a broken persona.
+/// Configuration is validated at start-up: the published worker, started by the host emulator with a bad setting,
+/// exits with 1 before it loads a function and names the setting; it never serves calls with a broken persona.
 /// </summary>
 public sealed class StartupTests(Azurite azurite)
 {
@@ -23,7 +24,58 @@ public sealed class StartupTests(Azurite azurite)
         { "SessionStore:TableName", "no-dashes", "SessionStore:TableName" },
         { "SessionStore:ConnectionString", NotAConnectionString, "SessionStore:ConnectionString is not a valid" },
         { "AiFlow:MaxBodyBytes", "10", "AiFlow:MaxBodyBytes" },
+        { "RetentionSchedule", "", "RetentionSchedule is required" },
     };
+
+    /// <summary>What App Service hands the app when it cannot resolve a Key Vault reference.</summary>
+    private const string UnresolvedReference = "@Microsoft.KeyVault(SecretUri=https://kv-voicefunctions-abc.vault.azure.net/secrets/aiflow-api-token/)";
+
+    [Theory]
+    [InlineData("AiFlow:ApiToken")]
+    [InlineData("SessionStore:ConnectionString")]
+    public async Task A_setting_holding_an_unresolved_key_vault_reference_stops_the_app(string key)
+    {
+        var settings = Settings();
+        settings[key] = UnresolvedReference;
+
+        var (exitCode, output) = await RunUntilExitAsync(settings);
+
+        Assert.Equal(1, exitCode);
+        Assert.Contains($"{key} holds an unresolved Key Vault reference", output, StringComparison.Ordinal);
+        Assert.DoesNotContain("kv-voicefunctions-abc", output, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData(null)]
+    [InlineData("")]
+    public async Task Outside_development_an_empty_api_token_stops_the_app_unless_allowed(string? token)
+    {
+        var settings = Settings();
+        settings["AiFlow:ApiToken"] = token;
+        settings.Remove("AiFlow:RequireApiToken");
+
+        var (exitCode, output) = await RunUntilExitAsync(settings);
+
+        Assert.Equal(1, exitCode);
+        Assert.Contains("AiFlow:ApiToken is empty", output, StringComparison.Ordinal);
+        Assert.Contains("AiFlow:RequireApiToken=false", output, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("Production", "false")]
+    [InlineData("Development", null)]
+    public async Task An_empty_api_token_is_accepted_when_allowed_or_in_development(string environment, string? requireToken)
+    {
+        await using var app = new WebhookApp(azurite, new Dictionary<string, string?>
+        {
+            ["AZURE_FUNCTIONS_ENVIRONMENT"] = environment,
+            ["AiFlow:ApiToken"] = null,
+            ["AiFlow:RequireApiToken"] = requireToken,
+        });
+        using var calls = app.Calls();
+
+        Assert.Single(await calls.StartAsync(CallClient.NewSessionId()));
+    }
 
     [Theory]
     [MemberData(nameof(BadSettings))]
@@ -84,16 +136,20 @@ public sealed class StartupTests(Azurite azurite)
         Assert.Equal("voice_to_voice", (await calls.GetSessionAsync(id)).GetProperty("mode").GetString());
     }
 
-    private Dictionary<string, string?> Settings() => new(TestPersonas.Settings)
-    {
-        ["SessionStore:ConnectionString"] = azurite.ConnectionString,
-    };
+    private Dictionary<string, string?> Settings() => WebhookApp.BaseSettings(azurite);
 
     private static async Task<(int ExitCode, string Output)> RunUntilExitAsync(Dictionary<string, string?> settings)
     {
-        // The handler built beside the tests (the test project references it).
-        await using var handler = HandlerProcess.Start(AppContext.BaseDirectory, "dotnet", ["VoiceFunctions.dll"], settings);
-        var exitCode = await handler.WaitForExitAsync(TimeSpan.FromSeconds(30));
-        return (exitCode, handler.Output);
+        var options = new FunctionsHostOptions
+        {
+            AppFolder = await PublishedWorker.FolderAsync(),
+            Settings = settings,
+            StartTimeout = TimeSpan.FromSeconds(60),
+        };
+        var failure = await Assert.ThrowsAsync<FunctionsHostStartException>(async () =>
+        {
+            await using var host = await FunctionsHostEmulator.StartAsync(options);
+        });
+        return (failure.WorkerExitCode ?? -1, failure.Message + "\n" + failure.WorkerOutput);
     }
 }

@@ -22,6 +22,8 @@ public static class CallRegistration
         services.AddOptions<RetentionOptions>().Bind(configuration.GetSection(RetentionOptions.Section))
             .Validate(o => o.Days >= 1, "Retention:Days must be at least 1.")
             .Validate(o => o.BatchSize is >= 1 and <= 10_000, "Retention:BatchSize must be between 1 and 10000.")
+            // The Functions host resolves the timer's schedule from this setting and refuses the function without it.
+            .Validate(_ => !string.IsNullOrWhiteSpace(configuration[VoiceFunctions.Functions.RetentionFunction.ScheduleSetting]), $"{VoiceFunctions.Functions.RetentionFunction.ScheduleSetting} is required: the retention timer's NCRONTAB schedule, e.g. \"0 0 3 * * *\" (daily at 03:00 UTC).")
             .ValidateOnStart();
         services.AddSingleton<SessionSpool>();
         services.AddSingleton<CallHandler>();

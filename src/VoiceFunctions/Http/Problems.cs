@@ -27,6 +27,9 @@ public static class Problems
 
     public static ProblemHttpResult SessionNotFound() => Problem(StatusCodes.Status404NotFound, "session-not-found", "Session not found", "No session with this id is stored.");
 
+    /// <summary>A bug, not the caller's mistake: said plainly, with nothing of the request or the exception in it.</summary>
+    public static ProblemHttpResult Unexpected() => Problem(StatusCodes.Status500InternalServerError, "unexpected", "Unexpected error", "The request could not be handled; it has been logged.");
+
     private static ProblemHttpResult Problem(int status, string type, string title, string detail) =>
         TypedResults.Problem(detail: detail, statusCode: status, title: title, type: TypeBase + type);
 }

@@ -16,7 +16,8 @@ public static class RequestTags
     /// <summary>The Functions host's invocation id, to join the host's own request records to ours.</summary>
     public const string InvocationId = "InvocationId";
 
-    public const string InvocationIdHeader = "X-Azure-Functions-InvocationId";
+    /// <summary>The header the Functions host adds when it proxies a request to the worker.</summary>
+    public const string InvocationIdHeader = "x-ms-invocation-id";
 
     /// <summary>Tags the current request with the parsed event's type and (canonical) session id.</summary>
     public static void Tag(AiFlowEvent evt)
@@ -31,10 +32,12 @@ public static class RequestTags
         activity.SetTag(SessionId, SessionIds.IsValid(evt.Session.Id) ? SessionIds.Canonical(evt.Session.Id) : null);
     }
 
-    /// <summary>Bounded so a hostile header cannot bloat a record.</summary>
-    internal static string? InvocationIdOf(HttpRequest request)
+    /// <summary>Tags the current request record with the Functions invocation id, to join the host's records to ours.</summary>
+    public static void TagInvocation(string invocationId)
     {
-        var value = request.Headers[InvocationIdHeader].ToString();
-        return string.IsNullOrWhiteSpace(value) ? null : value.Length > 64 ? value[..64] : value;
+        if (Activity.Current is { IsAllDataRequested: true } activity)
+        {
+            activity.SetTag(InvocationId, invocationId);
+        }
     }
 }

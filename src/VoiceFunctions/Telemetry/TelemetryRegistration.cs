@@ -15,7 +15,7 @@ namespace VoiceFunctions.Telemetry;
 /// by <c>APPLICATIONINSIGHTS_CONNECTION_STRING</c> (or <c>ApplicationInsights:ConnectionString</c>). Without it
 /// nothing is registered: no exporter, no listener, no start-up work. See docs/observability.md.
 /// </summary>
-public static partial class TelemetryRegistration
+public static class TelemetryRegistration
 {
     public const string ConnectionStringSetting = "APPLICATIONINSIGHTS_CONNECTION_STRING";
     public const string AuthenticationStringSetting = "APPLICATIONINSIGHTS_AUTHENTICATION_STRING";
@@ -69,16 +69,26 @@ public static partial class TelemetryRegistration
         services.ConfigureOpenTelemetryTracerProvider(tracing => tracing.AddAspNetCoreInstrumentation(o =>
         {
             o.RecordException = true;
-            o.Filter = context => !(HttpMethods.IsGet(context.Request.Method) && context.Request.Path == "/"); // readiness probes
-            o.EnrichWithHttpRequest = (activity, request) => activity.SetTag(RequestTags.InvocationId, RequestTags.InvocationIdOf(request));
+            // The host adds the invocation id to the request it proxies; bounded so a hostile header cannot bloat a record.
+            o.EnrichWithHttpRequest = (activity, request) =>
+            {
+                var invocationId = request.Headers[RequestTags.InvocationIdHeader].ToString();
+                if (invocationId.Length is > 0 and <= 64)
+                {
+                    activity.SetTag(RequestTags.InvocationId, invocationId);
+                }
+            };
         }));
 
         // Custom events are Information-level log records of this category: never filter them out, whatever
         // Logging:LogLevel says. Scopes carry the invocation id to every record of the request.
         services.AddLogging(logging => logging.AddFilter<OpenTelemetryLoggerProvider>(TelemetryClientCategory, LogLevel.Information));
+
+        // The app's own Information records (retention runs, late answers, …) must reach Application Insights too,
+        // not only Warning and above: a rule for this provider and the app's categories, stronger than defaults.
+        services.AddLogging(logging => logging.AddFilter<OpenTelemetryLoggerProvider>("VoiceFunctions", LogLevel.Information));
         services.Configure<OpenTelemetryLoggerOptions>(o => o.IncludeScopes = true);
 
-        services.AddTransient<IStartupFilter, InvocationIdStartupFilter>();
         services.AddHostedService<TelemetryFlusher>();
 
         // Spooled / replayed / late / lost counts (docs/reliability.md) as customMetrics.
@@ -138,33 +148,5 @@ public static partial class TelemetryRegistration
         }
 
         return new ManagedIdentityCredential(string.IsNullOrEmpty(clientId) ? ManagedIdentityId.SystemAssigned : ManagedIdentityId.FromUserAssignedClientId(clientId));
-    }
-
-    /// <summary>First in the pipeline: the Functions invocation id on the request record and in every log scope.</summary>
-    private sealed partial class InvocationIdStartupFilter(ILoggerFactory loggers) : IStartupFilter
-    {
-        public Action<IApplicationBuilder> Configure(Action<IApplicationBuilder> next) => app =>
-        {
-            var logger = loggers.CreateLogger("VoiceFunctions.Telemetry.Invocation");
-            app.Use(async (context, nextMiddleware) =>
-            {
-                var invocationId = RequestTags.InvocationIdOf(context.Request);
-                if (invocationId is null)
-                {
-                    await nextMiddleware(context).ConfigureAwait(false);
-                    return;
-                }
-
-                using (logger.BeginScope(new KeyValuePair<string, object>[] { new(RequestTags.InvocationId, invocationId) }))
-                {
-                    LogInvocation(logger, invocationId, context.Request.Path.Value ?? string.Empty);
-                    await nextMiddleware(context).ConfigureAwait(false);
-                }
-            });
-            next(app);
-        };
-
-        [LoggerMessage(Level = LogLevel.Debug, Message = "Functions invocation {InvocationId}: {Path}")]
-        private static partial void LogInvocation(ILogger logger, string invocationId, string path);
     }
 }

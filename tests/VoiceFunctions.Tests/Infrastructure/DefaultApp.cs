@@ -9,7 +9,7 @@ public sealed class DefaultApp(Azurite azurite) : IAsyncDisposable
 
     public CallClient Calls() => _app.Calls();
 
-    public IServiceProvider Services => _app.Services;
+    public WebhookApp App => _app;
 
     public async ValueTask DisposeAsync() => await _app.DisposeAsync().ConfigureAwait(false);
 }

@@ -1,73 +1,133 @@
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Mvc.Testing;
-using Microsoft.AspNetCore.TestHost;
-using Microsoft.Extensions.Configuration;
-using Microsoft.Extensions.DependencyInjection;
+using VoiceFunctions.FunctionsHost;
 
 namespace VoiceFunctions.Tests.Infrastructure;
 
-/// <summary>The real app on real Kestrel (loopback, free port) against a real Azurite.</summary>
-public sealed class WebhookApp : WebApplicationFactory<Program>
+/// <summary>
+/// The published worker (`dotnet publish src/VoiceFunctions`) under the Functions host emulator, against a real
+/// Azurite: started the way the Functions host starts it (worker.config.json, gRPC handshake, every function
+/// loaded from the worker's own metadata), every request proxied to the worker with its invocation. The settings
+/// are the worker's environment, as app settings are in Azure. Only the emulator talks to the worker's own port.
+/// </summary>
+public sealed class WebhookApp : IAsyncDisposable
 {
+    /// <summary>The keys the emulator enforces when a test turns keys on (never real secrets).</summary>
+    public const string FunctionKey = "test-function-key";
+    public const string MasterKey = "test-master-key";
+
     private readonly Dictionary<string, string?> _settings;
+    private readonly SemaphoreSlim _starting = new(1, 1);
+    private FunctionsHostEmulator? _host;
 
-    /// <summary>Replaces services for one test (only what cannot run for real, e.g. the clock).</summary>
-    public Action<IServiceCollection>? TestServices { get; init; }
-
-    /// <param name="kestrel">False runs on the in-memory TestServer: only for start-up checks, whose
-    /// exceptions the Kestrel mode of WebApplicationFactory hides behind an ObjectDisposedException.</param>
-    public WebhookApp(Azurite azurite, IReadOnlyDictionary<string, string?>? overrides = null, bool usePersonas = true, bool kestrel = true)
+    public WebhookApp(Azurite azurite, IReadOnlyDictionary<string, string?>? overrides = null, bool usePersonas = true)
     {
         ArgumentNullException.ThrowIfNull(azurite);
-        _settings = new Dictionary<string, string?>(StringComparer.OrdinalIgnoreCase)
+        _settings = BaseSettings(azurite, usePersonas);
+        foreach (var (key, value) in overrides ?? new Dictionary<string, string?>())
         {
+            _settings[key] = value;
+        }
+    }
+
+    /// <summary>True: the emulator checks function and admin keys like the Functions host in Azure (off by default, like `func start`).</summary>
+    public bool EnforceKeys { get; init; }
+
+    /// <summary>True: timer functions fire on their schedule (off by default: tests fire them on demand).</summary>
+    public bool EnableTimers { get; init; }
+
+    public string SpoolPath => _settings["Spool:Path"]!;
+
+    public FunctionsHostEmulator Host => _host ?? throw new InvalidOperationException("The app has not been started.");
+
+    /// <summary>Everything the emulator and the worker wrote so far (the worker's logs arrive as rpc_log).</summary>
+    public string Output => _host?.Output ?? string.Empty;
+
+    /// <summary>The settings every test app runs with; <paramref name="usePersonas"/> false leaves the personas out.</summary>
+    public static Dictionary<string, string?> BaseSettings(Azurite azurite, bool usePersonas = true)
+    {
+        ArgumentNullException.ThrowIfNull(azurite);
+        var settings = new Dictionary<string, string?>(StringComparer.OrdinalIgnoreCase)
+        {
+            ["AZURE_FUNCTIONS_ENVIRONMENT"] = "Production",
             ["SessionStore:ConnectionString"] = azurite.ConnectionString,
             ["Spool:Path"] = Path.Combine(Path.GetTempPath(), "voicefunctions-test-spool-" + Guid.NewGuid().ToString("N")),
+            ["RetentionSchedule"] = "0 0 3 * * *",
+
+            // Most tests are about calls, not the token; AuthTests and StartupTests cover the secure default.
+            ["AiFlow:RequireApiToken"] = "false",
 
             // Behaviour tests read a call back right after its answers, so on a loaded machine an answer must not
-            // go out before its recording is done. The 800 ms default is what FaultTests (and the published
-            // handler) run with.
+            // go out before its recording is done. The 800 ms default is what FaultTests run with.
             ["Calls:ResponseBudget"] = "00:00:05",
         };
         if (usePersonas)
         {
             foreach (var (key, value) in TestPersonas.Settings)
             {
-                _settings[key] = value;
+                settings[key] = value;
             }
         }
 
-        foreach (var (key, value) in overrides ?? new Dictionary<string, string?>())
-        {
-            _settings[key] = value;
-        }
-
-        if (kestrel)
-        {
-            UseKestrel(0);
-        }
+        return settings;
     }
 
-    /// <summary>Builds and starts the host; configuration errors surface here.</summary>
-    public void Start() => _ = Server;
-
-    protected override void ConfigureWebHost(IWebHostBuilder builder)
+    /// <summary>Publishes (once per run), starts the emulator and the worker; returns when every function is loaded.</summary>
+    public async Task StartAsync()
     {
-        ArgumentNullException.ThrowIfNull(builder);
-        builder.UseEnvironment("Testing");
-        builder.ConfigureAppConfiguration((_, config) => config.AddInMemoryCollection(_settings));
-        if (TestServices is { } configure)
+        await _starting.WaitAsync().ConfigureAwait(false);
+        try
         {
-            builder.ConfigureTestServices(configure);
+            _host ??= await FunctionsHostEmulator.StartAsync(Options(await PublishedWorker.FolderAsync().ConfigureAwait(false))).ConfigureAwait(false);
+        }
+        finally
+        {
+            _starting.Release();
         }
     }
 
-    public string SpoolPath => _settings["Spool:Path"]!;
+    public FunctionsHostOptions Options(string appFolder) => new()
+    {
+        AppFolder = appFolder,
+        Settings = _settings,
+        InheritEnvironment = false,
+        FunctionKey = EnforceKeys ? FunctionKey : null,
+        MasterKey = EnforceKeys ? MasterKey : null,
+        EnableTimers = EnableTimers,
+        StartTimeout = TimeSpan.FromSeconds(90),
+    };
 
+    /// <summary>A client on the emulator's HTTP front (keys added by the caller when <see cref="EnforceKeys"/> is on).</summary>
     public CallClient Calls()
     {
-        StartServer();
-        return new CallClient(CreateClient());
+        // Off the test's synchronization context: the start is async all the way down.
+        Task.Run(StartAsync).GetAwaiter().GetResult();
+        return new CallClient(new HttpClient { BaseAddress = Host.BaseAddress, Timeout = TimeSpan.FromSeconds(30) });
+    }
+
+    /// <summary>Runs a non-HTTP function now (the host's admin invocation) and waits for its outcome.</summary>
+    public async Task<InvocationOutcome> InvokeAsync(string functionName)
+    {
+        await StartAsync().ConfigureAwait(false);
+        return await Host.InvokeAsync(functionName).ConfigureAwait(false);
+    }
+
+    /// <summary>Resident set size of the worker process now, from /proc (Linux).</summary>
+    public long WorkerRssBytes
+    {
+        get
+        {
+            var line = File.ReadLines($"/proc/{Host.WorkerProcessId}/status").First(l => l.StartsWith("VmRSS:", StringComparison.Ordinal));
+            return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], System.Globalization.CultureInfo.InvariantCulture) * 1024;
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_host is not null)
+        {
+            await _host.DisposeAsync().ConfigureAwait(false);
+        }
+
+        _starting.Dispose();
     }
 }
 

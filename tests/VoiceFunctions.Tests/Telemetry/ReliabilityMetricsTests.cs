@@ -1,13 +1,13 @@
-using System.Diagnostics.Metrics;
-using VoiceFunctions.Calls;
+using System.Globalization;
+using System.Text.Json.Nodes;
 using VoiceFunctions.Tests.Infrastructure;
 
 namespace VoiceFunctions.Tests.Telemetry;
 
 /// <summary>
-/// An outage is visible as metrics: steps spooled and replayed (meter <c>VoiceFunctions.Calls</c>, which the
-/// telemetry registration adds to the Application Insights meter provider). Measured with a MeterListener;
-/// this collection runs alone, so every measurement comes from this test.
+/// An outage is visible in Application Insights as metrics: steps spooled and replayed (meter
+/// <c>VoiceFunctions.Calls</c>), exported by the worker and captured on the loopback ingestion endpoint; what is
+/// still buffered when the host stops the worker is sent on the way out.
 /// </summary>
 [Collection(TelemetryRunsAlone.Name)]
 public sealed class ReliabilityMetricsTests
@@ -15,51 +15,44 @@ public sealed class ReliabilityMetricsTests
     [Fact]
     public async Task Spooled_and_replayed_steps_are_counted()
     {
-        var counts = new Dictionary<string, long>();
-        using var listener = new MeterListener
-        {
-            InstrumentPublished = (instrument, l) =>
-            {
-                if (instrument.Meter.Name == CallMetrics.MeterName)
-                {
-                    l.EnableMeasurementEvents(instrument);
-                }
-            },
-        };
-        listener.SetMeasurementEventCallback<long>((instrument, value, _, _) =>
-        {
-            lock (counts)
-            {
-                counts[instrument.Name] = counts.GetValueOrDefault(instrument.Name) + value;
-            }
-        });
-        listener.Start();
-
+        await using var capture = new IngestionCapture();
         var folder = Path.Combine(Path.GetTempPath(), "voicefunctions-metrics-" + Guid.NewGuid().ToString("N"));
         var storage = new Azurite { DataFolder = Path.Combine(folder, "azurite") };
         await storage.InitializeAsync();
         try
         {
-            await using var app = new WebhookApp(storage);
-            using var calls = app.Calls();
-            var id = CallClient.NewSessionId();
-            await calls.StartAsync(id);
-            await storage.StopAsync();
-            await calls.SayAsync(id, "said while storage was down");
-            await calls.SayAsync(id, "and again");
-            await storage.StartAsync();
-            await calls.WaitForSessionAsync(id, s => s.GetProperty("turn_count").GetInt32() == 2, TimeSpan.FromSeconds(30));
+            var app = new WebhookApp(storage, capture.Settings);
+            try
+            {
+                using var calls = app.Calls();
+                var id = CallClient.NewSessionId();
+                await calls.StartAsync(id);
+                await storage.StopAsync();
+                await calls.SayAsync(id, "said while storage was down");
+                await calls.SayAsync(id, "and again");
+                await storage.StartAsync();
+                await calls.WaitForSessionAsync(id, s => s.GetProperty("turn_count").GetInt32() == 2, TimeSpan.FromSeconds(30));
+            }
+            finally
+            {
+                await app.DisposeAsync();
+            }
         }
         finally
         {
             await storage.DisposeAsync();
         }
 
-        lock (counts)
-        {
-            Assert.Equal(2, counts.GetValueOrDefault("voicefunctions.spool.spooled"));
-            Assert.Equal(2, counts.GetValueOrDefault("voicefunctions.spool.replayed"));
-            Assert.Equal(0, counts.GetValueOrDefault("voicefunctions.steps.lost"));
-        }
+        await capture.WaitForAsync(all => Total(all, "voicefunctions.spool.replayed") >= 2, TimeSpan.FromSeconds(10));
+        Assert.Equal(2, Total(capture.Envelopes, "voicefunctions.spool.spooled"));
+        Assert.Equal(2, Total(capture.Envelopes, "voicefunctions.spool.replayed"));
+        Assert.Equal(0, Total(capture.Envelopes, "voicefunctions.steps.lost"));
     }
+
+    /// <summary>The counter's value as exported (delta per export: summed).</summary>
+    private static double Total(IEnumerable<JsonObject> envelopes, string metric) =>
+        envelopes.Where(e => (string?)e["data"]?["baseType"] == "MetricData")
+            .SelectMany(e => e["data"]!["baseData"]!["metrics"]!.AsArray())
+            .Where(m => (string?)m!["name"] == metric)
+            .Sum(m => double.Parse(m!["value"]!.ToString(), CultureInfo.InvariantCulture));
 }

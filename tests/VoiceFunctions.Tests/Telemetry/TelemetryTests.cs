@@ -12,9 +12,9 @@ using VoiceFunctions.Tests.Infrastructure;
 namespace VoiceFunctions.Tests.Telemetry;
 
 /// <summary>
-/// What would reach Application Insights for a whole call, captured on a loopback ingestion endpoint:
-/// the app runs on Kestrel against Azurite, the Azure Monitor exporter posts to <see cref="IngestionCapture"/>.
-/// Nothing is flushed by hand: stopping the app must send what is buffered.
+/// What would reach Application Insights for a whole call, captured on a loopback ingestion endpoint: the
+/// published worker runs under the host emulator against Azurite, its Azure Monitor exporter posts to
+/// <see cref="IngestionCapture"/>. Nothing is flushed by hand: the host stopping the worker must send what is buffered.
 /// </summary>
 [Collection(TelemetryRunsAlone.Name)]
 public sealed class TelemetryTests(Azurite azurite)
@@ -35,11 +35,16 @@ public sealed class TelemetryTests(Azurite azurite)
         Assert.Equal(["session_start", "user_speak", "user_speak", "session_end"], requests.OrderBy(Time).Select(r => Dim(r, "EventType")));
         Assert.All(requests, r =>
         {
-            Assert.StartsWith("inv-", Dim(r, "InvocationId"), StringComparison.Ordinal);
+            Assert.True(Guid.TryParse(Dim(r, "InvocationId"), out _), $"invocation id {Dim(r, "InvocationId")}");
             Assert.Contains((string?)r["data"]!["baseData"]!["responseCode"], SuccessCodes);
             Assert.Equal(true, (bool?)r["data"]!["baseData"]!["success"]);
         });
         Assert.Equal(4, requests.Select(r => Dim(r, "InvocationId")).Distinct().Count());
+
+        // Each request record continues the trace the host passed with its invocation (W3C traceparent).
+        Assert.Equal(requests.Count, requests.Select(OperationId).Distinct().Count());
+        Assert.All(requests, r => Assert.Matches("^[0-9a-f]{32}$", OperationId(r)));
+        Assert.All(requests, r => Assert.Contains(OperationId(r), TraceIds.Keys));
 
         // Table Storage calls are dependencies of the request that made them.
         var operations = requests.ToDictionary(OperationId, r => r);
@@ -91,20 +96,42 @@ public sealed class TelemetryTests(Azurite azurite)
     }
 
     [Fact]
-    public async Task Without_a_connection_string_nothing_is_registered_and_calls_work()
+    public async Task The_workers_information_logs_reach_application_insights_with_the_invocation()
     {
-        await using var app = new WebhookApp(azurite);
-        using var calls = app.Calls();
-        var id = CallClient.NewSessionId();
+        await using var capture = new IngestionCapture();
+        var app = new WebhookApp(azurite, capture.Settings);
+        try
+        {
+            Assert.True((await app.InvokeAsync("RetentionPurge")).Succeeded);
+        }
+        finally
+        {
+            await app.DisposeAsync();
+        }
 
-        Assert.NotEmpty(await calls.StartAsync(id));
-        await calls.SayAsync(id, AskForHuman);
-        await calls.EndAsync(id);
+        await capture.WaitForAsync(all => all.Any(IsRetentionLog), TimeSpan.FromSeconds(10));
+        var record = capture.Envelopes.First(IsRetentionLog);
+        Assert.Equal("Information", (string?)record["data"]!["baseData"]!["severityLevel"]);
+        Assert.True(Guid.TryParse(Dim(record, "InvocationId"), out _), "the invocation id is on the log record's scope");
+    }
 
-        Assert.Null(app.Services.GetService<TelemetryClient>());
-        Assert.Null(app.Services.GetService<TracerProvider>());
-        Assert.DoesNotContain(app.Services.GetServices<Microsoft.Extensions.Hosting.IHostedService>(), s => s.GetType().Namespace?.StartsWith("Azure.Monitor", StringComparison.Ordinal) == true);
-        Assert.NotNull(app.Services.GetRequiredService<CallTelemetry>());
+    private static bool IsRetentionLog(JsonObject envelope) =>
+        (string?)envelope["data"]?["baseType"] == "MessageData" &&
+        ((string?)envelope["data"]?["baseData"]?["message"] ?? string.Empty).StartsWith("Retention run: purged", StringComparison.Ordinal);
+
+    [Fact]
+    public void Without_a_connection_string_no_exporter_is_registered()
+    {
+        var services = new ServiceCollection();
+        var configuration = new Microsoft.Extensions.Configuration.ConfigurationBuilder().Build();
+        services.AddLogging();
+        services.AddCallTelemetry(configuration);
+        using var provider = services.BuildServiceProvider();
+
+        Assert.Null(provider.GetService<TelemetryClient>());
+        Assert.Null(provider.GetService<TracerProvider>());
+        Assert.DoesNotContain(provider.GetServices<Microsoft.Extensions.Hosting.IHostedService>(), s => s.GetType().Namespace?.StartsWith("Azure.Monitor", StringComparison.Ordinal) == true);
+        Assert.NotNull(provider.GetRequiredService<CallTelemetry>());
     }
 
     [Fact]
@@ -133,10 +160,14 @@ public sealed class TelemetryTests(Azurite azurite)
         Assert.Equal(entra, TelemetryRegistration.Credential(value) is Azure.Identity.ManagedIdentityCredential);
     }
 
-    /// <summary>A call with an escalation, each event with its own Functions invocation id; then a graceful stop.</summary>
+    /// <summary>The trace ids sent as each request's traceparent (the host's trace context).</summary>
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, bool> TraceIds = new();
+
+    /// <summary>A call with an escalation, each event its own invocation; then the host stops the worker gracefully.</summary>
     private async Task PlayCallAsync(IReadOnlyDictionary<string, string?> settings, string id)
     {
-        var app = new TelemetryApp(azurite, settings);
+        // These tests look at what is exported, not at the deadline (WebhookApp's 5 s budget).
+        var app = new WebhookApp(azurite, settings);
         try
         {
             using var calls = app.Calls();
@@ -156,7 +187,9 @@ public sealed class TelemetryTests(Azurite azurite)
     {
         using var request = new HttpRequestMessage(HttpMethod.Post, "/api/events") { Content = new StringContent(evt.ToJsonString(), Encoding.UTF8) };
         request.Content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
-        request.Headers.Add(RequestTags.InvocationIdHeader, "inv-" + Guid.NewGuid().ToString("N"));
+        var traceId = Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(16));
+        TraceIds[traceId] = true;
+        request.Headers.Add("traceparent", $"00-{traceId}-{Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(8))}-01");
         using var response = await calls.Http.SendAsync(request);
         Assert.True(response.IsSuccessStatusCode, $"{(int)response.StatusCode}");
     }

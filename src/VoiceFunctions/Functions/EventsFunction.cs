@@ -1,21 +1,27 @@
 using System.Buffers;
+using Microsoft.Azure.Functions.Worker;
 using Microsoft.Extensions.Options;
 using VoiceFunctions.AiFlow;
 using VoiceFunctions.Calls;
+using VoiceFunctions.Hosting;
+using VoiceFunctions.Http;
+using VoiceFunctions.Telemetry;
 
-namespace VoiceFunctions.Http;
+namespace VoiceFunctions.Functions;
 
-/// <summary><c>POST /api/events</c>: one AI Flow event in, the actions to execute out (or 204).</summary>
-public static partial class EventsEndpoint
+/// <summary><c>POST api/events</c> (function key): one AI Flow event in, the actions to execute out (or 204).</summary>
+public sealed partial class EventsFunction(CallHandler calls, IOptions<WebhookOptions> options, ILogger<EventsFunction> logger)
 {
-    public static RouteGroupBuilder MapEvents(this RouteGroupBuilder api)
-    {
-        api.MapPost("/events", HandleAsync).WithName("events");
-        return api;
-    }
+    public const string Name = "events";
 
-    private static async Task<IResult> HandleAsync(HttpRequest request, CallHandler calls, IOptions<AiFlowOptions> options, ILoggerFactory loggers, CancellationToken cancellationToken)
+    /// <param name="cancellationToken">Fires when the caller goes away: it stops reading the body, never a recording
+    /// already under way (CallHandler finishes or spools it whatever happens to the request).</param>
+    [Function(Name)]
+    public async Task<IResult> RunAsync(
+        [HttpTrigger(AuthorizationLevel.Function, "post", Route = "events")] HttpRequest request,
+        CancellationToken cancellationToken)
     {
+        ArgumentNullException.ThrowIfNull(request);
         if (!IsJson(request.ContentType))
         {
             return Problems.UnsupportedMediaType();
@@ -48,8 +54,8 @@ public static partial class EventsEndpoint
             return Problems.InvalidEvent(ex.Message);
         }
 
-        VoiceFunctions.Telemetry.RequestTags.Tag(evt);
-        var logger = loggers.CreateLogger(typeof(EventsEndpoint).FullName!);
+        RequestTags.Tag(evt);
+        using var scope = logger.BeginScope(new KeyValuePair<string, object?>[] { new(RequestTags.SessionId, SessionIds.IsValid(evt.Session.Id) ? SessionIds.Canonical(evt.Session.Id) : null) });
         if (evt is UnknownEvent)
         {
             LogUnknownEvent(logger, evt.Type.Length > 64 ? evt.Type[..64] : evt.Type, evt.Session.Id);

@@ -1,56 +1,7 @@
 using System.Text.Json.Serialization;
-using VoiceFunctions.AiFlow;
-using VoiceFunctions.Calls;
 using VoiceFunctions.Sessions;
 
-namespace VoiceFunctions.Http;
-
-/// <summary><c>GET /api/sessions/{id}</c>: a call read back for an operator, without the Azure portal.</summary>
-public static class SessionsEndpoint
-{
-    public static RouteGroupBuilder MapSessions(this RouteGroupBuilder api)
-    {
-        api.MapGet("/sessions/{id}", GetAsync).WithName("sessions");
-        api.MapDelete("/sessions/{id}", DeleteAsync).WithName("erase");
-        return api;
-    }
-
-    private static Task<IResult> GetAsync(string id, SessionStore store, CancellationToken cancellationToken) =>
-        ForSessionAsync(id, async sessionId =>
-        {
-            var record = await store.ReadAsync(sessionId, cancellationToken).ConfigureAwait(false);
-            return record is null ? Problems.SessionNotFound() : TypedResults.Json(SessionView.From(record), AppJsonContext.Relaxed.SessionView);
-        }, cancellationToken);
-
-    /// <summary>Erasure (data protection): removes the session, its trace and anything spooled; 204 whether or not it existed.</summary>
-    private static Task<IResult> DeleteAsync(string id, CallHandler calls, CancellationToken cancellationToken) =>
-        ForSessionAsync(id, async sessionId =>
-        {
-            await calls.EraseAsync(sessionId, cancellationToken).ConfigureAwait(false);
-            return TypedResults.NoContent();
-        }, cancellationToken);
-
-    /// <summary>
-    /// The operator endpoints' shared checks: the id must be a UUID (canonicalised before use), and a storage
-    /// failure is a 503 problem, not a 5xx crash — calls are still served and spooled meanwhile.
-    /// </summary>
-    private static async Task<IResult> ForSessionAsync(string id, Func<string, Task<IResult>> operation, CancellationToken cancellationToken)
-    {
-        if (!SessionIds.IsValid(id))
-        {
-            return Problems.InvalidSessionId();
-        }
-
-        try
-        {
-            return await operation(SessionIds.Canonical(id)).ConfigureAwait(false);
-        }
-        catch (Exception ex) when (CallHandler.IsStorageFailure(ex) && !cancellationToken.IsCancellationRequested)
-        {
-            return Problems.StorageUnavailable();
-        }
-    }
-}
+namespace VoiceFunctions.Functions;
 
 /// <summary>The operator's view of one call.</summary>
 public sealed record SessionView
@@ -103,7 +54,6 @@ public sealed record SessionView
 /// <summary>The app's own JSON (snake_case like the AI Flow protocol), source-generated.</summary>
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
 [JsonSerializable(typeof(SessionView))]
-[JsonSerializable(typeof(InvocationResult))]
 public sealed partial class AppJsonContext : JsonSerializerContext
 {
     /// <summary>Relaxed escaping: an API for tools, not HTML, so caller text reads as spoken.</summary>

@@ -1,0 +1,62 @@
+using Microsoft.Azure.Functions.Worker;
+using VoiceFunctions.AiFlow;
+using VoiceFunctions.Calls;
+using VoiceFunctions.Http;
+using VoiceFunctions.Sessions;
+
+namespace VoiceFunctions.Functions;
+
+/// <summary>
+/// The operator's endpoints on <c>api/sessions/{id}</c>: read a call back (function key) and erase it (admin key:
+/// erasure is irreversible, so the key that can read a call cannot delete it).
+/// </summary>
+public sealed class SessionsFunctions(SessionStore store, CallHandler calls)
+{
+    public const string ReadName = "sessions";
+    public const string EraseName = "erase";
+    private const string Route = "sessions/{id}";
+
+    [Function(ReadName)]
+    public Task<IResult> ReadAsync(
+        [HttpTrigger(AuthorizationLevel.Function, "get", Route = Route)] HttpRequest request,
+        string id,
+        CancellationToken cancellationToken) =>
+        ForSessionAsync(id, async sessionId =>
+        {
+            var record = await store.ReadAsync(sessionId, cancellationToken).ConfigureAwait(false);
+            return record is null ? Problems.SessionNotFound() : TypedResults.Json(SessionView.From(record), AppJsonContext.Relaxed.SessionView);
+        }, cancellationToken);
+
+    /// <summary>Erasure (data protection): removes the session, its trace and anything spooled; 204 whether or not it existed.</summary>
+    [Function(EraseName)]
+    public Task<IResult> EraseAsync(
+        [HttpTrigger(AuthorizationLevel.Admin, "delete", Route = Route)] HttpRequest request,
+        string id,
+        CancellationToken cancellationToken) =>
+        ForSessionAsync(id, async sessionId =>
+        {
+            await calls.EraseAsync(sessionId, cancellationToken).ConfigureAwait(false);
+            return TypedResults.NoContent();
+        }, cancellationToken);
+
+    /// <summary>
+    /// The operator endpoints' shared checks: the id must be a UUID (canonicalised before use), and a storage
+    /// failure is a 503 problem, not a 5xx crash — calls are still served and spooled meanwhile.
+    /// </summary>
+    private static async Task<IResult> ForSessionAsync(string id, Func<string, Task<IResult>> operation, CancellationToken cancellationToken)
+    {
+        if (!SessionIds.IsValid(id))
+        {
+            return Problems.InvalidSessionId();
+        }
+
+        try
+        {
+            return await operation(SessionIds.Canonical(id)).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (CallHandler.IsStorageFailure(ex) && !cancellationToken.IsCancellationRequested)
+        {
+            return Problems.StorageUnavailable();
+        }
+    }
+}

@@ -1,0 +1,34 @@
+using Microsoft.Azure.Functions.Worker;
+using Microsoft.Extensions.Options;
+
+namespace VoiceFunctions.Hosting;
+
+public static class WebhookRegistration
+{
+    /// <summary>The webhook's own settings, problem+json and the start-up checks of settings that hold secrets.</summary>
+    public static IServiceCollection AddWebhook(this IServiceCollection services, IConfiguration configuration, IHostEnvironment environment)
+    {
+        ArgumentNullException.ThrowIfNull(environment);
+        services.AddOptions<WebhookOptions>().Bind(configuration.GetSection(WebhookOptions.Section))
+            .Validate(o => o.MaxBodyBytes is >= 1024 and <= 1024 * 1024, "AiFlow:MaxBodyBytes must be between 1 KiB and 1 MiB (the table entity limit).")
+            .Validate(o => !o.RequireApiToken || !string.IsNullOrEmpty(o.ApiToken) || environment.IsDevelopment(),
+                "AiFlow:ApiToken is empty. Set it to the API token configured in the sipgate AI Flow dashboard, or set AiFlow:RequireApiToken=false to run behind the function key alone.")
+            .ValidateOnStart();
+        services.AddSingleton<IValidateOptions<WebhookOptions>>(new UnresolvedSecretReferences(configuration));
+        services.AddProblemDetails();
+        return services;
+    }
+
+    /// <summary>
+    /// The token check, the invocation's log scope, the storage round-trip header and the problem for an
+    /// unexpected failure, as worker middleware: the ASP.NET Core pipeline of the isolated worker takes no
+    /// middleware of its own (the host's pipeline is fixed), so cross-cutting checks live here, once.
+    /// </summary>
+    public static IFunctionsWorkerApplicationBuilder UseWebhookChecks(this IFunctionsWorkerApplicationBuilder builder)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        builder.UseWhen<InvocationScopeMiddleware>(HttpTrigger.IsHttp);
+        builder.UseWhen<ApiTokenMiddleware>(HttpTrigger.IsHttp);
+        return builder;
+    }
+}
