@@ -68,6 +68,12 @@ public sealed partial class Functions(ILogger<Functions> logger)
         LogTick(logger, timer.IsPastDue, folder);
         if (!string.IsNullOrEmpty(folder))
         {
+            // A test asks for a failing run by dropping a "fail" file into the folder.
+            if (File.Exists(Path.Combine(folder, "fail")))
+            {
+                throw new InvalidOperationException("Tick asked to fail");
+            }
+
             Directory.CreateDirectory(folder);
             var path = Path.Combine(folder, "tick-" + Guid.NewGuid().ToString("N") + ".txt");
             await File.WriteAllTextAsync(path, DateTimeOffset.UtcNow.ToString("O"), context.CancellationToken).ConfigureAwait(false);
