@@ -34,6 +34,7 @@ public sealed partial class Functions(ILogger<Functions> logger)
             query = req.Query["q"].ToString(),
             body,
             header = req.Headers["x-test"].ToString(),
+            host = req.Host.Value,
         });
     }
 
@@ -58,6 +59,16 @@ public sealed partial class Functions(ILogger<Functions> logger)
     {
         // Worker death mid-request: the emulator must answer 503 and report the exit.
         Environment.Exit(3);
+        return new OkResult();
+    }
+
+    [Function("Slow")]
+    public static async Task<IActionResult> Slow(
+        [HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = "slow")] HttpRequest req,
+        FunctionContext context)
+    {
+        // Outlives a short host.json functionTimeout.
+        await Task.Delay(TimeSpan.FromSeconds(10), context.CancellationToken).ConfigureAwait(false);
         return new OkResult();
     }
 

@@ -29,7 +29,7 @@ public sealed class KeysOnHost : IAsyncLifetime
     public async ValueTask DisposeAsync() => await Host.DisposeAsync();
 }
 
-/// <summary>A copy of the app with an empty route prefix, and the timer firing every 2 s.</summary>
+/// <summary>A copy of the app with an empty route prefix and a 2 s functionTimeout, and the timer firing every 2 s.</summary>
 public sealed class TimerHost : IAsyncLifetime
 {
     public string MarkerFolder { get; } = TestWorker.NewTempFolder();
@@ -47,7 +47,7 @@ public sealed class TimerHost : IAsyncLifetime
         // The worker reads the same host.json (FUNCTIONS_APPLICATION_DIRECTORY), so both sides drop the prefix.
         File.WriteAllText(
             Path.Combine(copy, "host.json"),
-            """{ "version": "2.0", "extensions": { "http": { "routePrefix": "" } } }""");
+            """{ "version": "2.0", "functionTimeout": "00:00:02", "extensions": { "http": { "routePrefix": "" } } }""");
         Host = await TestWorker.StartAsync(markerFolder: MarkerFolder, schedule: "*/2 * * * * *", timers: true, appFolder: copy);
     }
 

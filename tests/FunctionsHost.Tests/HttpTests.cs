@@ -15,7 +15,7 @@ public sealed class HttpTests(KeysOffHost fixture) : IClassFixture<KeysOffHost>
     public void Every_function_is_loaded_with_its_metadata()
     {
         Assert.Equal(
-            ["DeleteItem", "Die", "Echo", "PostItem", "Throws", "Tick", "Trace"],
+            ["DeleteItem", "Die", "Echo", "PostItem", "Slow", "Throws", "Tick", "Trace"],
             host.Functions.Select(f => f.Name).Order(StringComparer.Ordinal));
 
         var echo = host.Functions.Single(f => f.Name == "Echo");
@@ -84,6 +84,8 @@ public sealed class HttpTests(KeysOffHost fixture) : IClassFixture<KeysOffHost>
         Assert.Equal("hello world", json.RootElement.GetProperty("query").GetString());
         Assert.Equal("""{"payload":true}""", json.RootElement.GetProperty("body").GetString());
         Assert.Equal("header-value", json.RootElement.GetProperty("header").GetString());
+        // The original Host reaches the app, as through the host's forwarder.
+        Assert.Equal(host.BaseAddress.Authority, json.RootElement.GetProperty("host").GetString());
     }
 
     [Fact]

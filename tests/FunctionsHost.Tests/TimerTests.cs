@@ -38,4 +38,14 @@ public sealed class TimerTests(TimerHost fixture) : IClassFixture<TimerHost>
             await TestWorker.EventuallyAsync(() => host.Output.Contains("Reason='Manual'", StringComparison.Ordinal), TimeSpan.FromSeconds(5)),
             host.Output);
     }
+
+    [Fact]
+    public async Task A_function_that_outlives_functionTimeout_is_a_500()
+    {
+        var started = System.Diagnostics.Stopwatch.StartNew();
+        using var response = await TestWorker.Http.GetAsync(new Uri(host.BaseAddress, "slow"));
+        Assert.Equal(HttpStatusCode.InternalServerError, response.StatusCode);
+        Assert.InRange(started.Elapsed, TimeSpan.FromSeconds(1.5), TimeSpan.FromSeconds(8));
+        Assert.Contains("Timeout value of 00:00:02 exceeded by function 'Functions.Slow'", host.Output, StringComparison.Ordinal);
+    }
 }

@@ -17,7 +17,7 @@ public sealed partial class FunctionsHostEmulator
     private static readonly HashSet<string> HopByHop = new(StringComparer.OrdinalIgnoreCase)
     {
         "Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization", "Proxy-Connection", "TE", "Trailer",
-        "Transfer-Encoding", "Upgrade", "Host", "Expect", "Content-Length",
+        "Transfer-Encoding", "Upgrade", "Expect", "Content-Length",
     };
 
     private readonly List<(RouteTemplate Template, HostedFunction Function)> routes = [];
@@ -294,7 +294,7 @@ public sealed partial class FunctionsHostEmulator
         context.Response.StatusCode = answer.StatusCode;
         foreach (var (name, values) in answer.Headers)
         {
-            if (!HopByHop.Contains(name))
+            if (!HopByHop.Contains(name) && !name.Equals("Host", StringComparison.OrdinalIgnoreCase))
             {
                 context.Response.Headers.Append(name, values.ToArray());
             }
@@ -312,7 +312,7 @@ public sealed partial class FunctionsHostEmulator
             return incoming;
         }
 
-        return $"00-{ActivityTraceId.CreateRandom().ToHexString()}-{ActivitySpanId.CreateRandom().ToHexString()}-00";
+        return $"00-{ActivityTraceId.CreateRandom().ToHexString()}-{ActivitySpanId.CreateRandom().ToHexString()}-01";
     }
 
     private sealed record ProxiedResponse(int StatusCode, List<KeyValuePair<string, IEnumerable<string>>> Headers, byte[] Body);
@@ -335,6 +335,14 @@ public sealed partial class FunctionsHostEmulator
             {
                 if (HopByHop.Contains(name))
                 {
+                    continue;
+                }
+
+                if (name.Equals("Host", StringComparison.OrdinalIgnoreCase))
+                {
+                    // The host's forwarder (YARP's default transformer) passes the original Host on, so the app sees
+                    // the address the caller used.
+                    message.Headers.Host = values.ToString();
                     continue;
                 }
 

@@ -46,7 +46,7 @@ public sealed partial class FunctionsHostEmulator
             FunctionId = function.FunctionId,
             TraceContext = new RpcTraceContext
             {
-                TraceParent = $"00-{ActivityTraceId.CreateRandom().ToHexString()}-{ActivitySpanId.CreateRandom().ToHexString()}-00",
+                TraceParent = $"00-{ActivityTraceId.CreateRandom().ToHexString()}-{ActivitySpanId.CreateRandom().ToHexString()}-01",
                 TraceState = "",
             },
         };
