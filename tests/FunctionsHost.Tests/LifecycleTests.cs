@@ -56,7 +56,8 @@ public sealed class LifecycleTests
     [Fact]
     public async Task StopAsync_sends_worker_terminate_and_the_worker_exits_by_itself()
     {
-        var host = await TestWorker.StartAsync();
+        var logged = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        var host = await TestWorker.StartAsync(log: logged.Enqueue);
         // Once it has served a request: a worker told to terminate while its own host is still starting aborts
         // (an unhandled TaskCanceledException out of RunAsync, exit code 134), whoever sends the terminate.
         using (var served = await TestWorker.Http.GetAsync(new Uri(host.BaseAddress, "api/echo")))
@@ -71,6 +72,9 @@ public sealed class LifecycleTests
         Assert.Contains("Sending worker_terminate", host.Output, StringComparison.Ordinal);
         Assert.DoesNotContain("killing it", host.Output, StringComparison.Ordinal);
         await Assert.ThrowsAsync<HttpRequestException>(() => TestWorker.Http.GetAsync(new Uri(host.BaseAddress, "api/echo")));
+
+        // The Log callback saw every line Output kept.
+        Assert.Equal(host.Output, string.Concat(logged.Select(line => line + "\n")));
 
         // Idempotent, and DisposeAsync after StopAsync is fine.
         await host.StopAsync();

@@ -22,7 +22,8 @@ internal static class TestWorker
         string? functionKey = null,
         string? masterKey = null,
         string? appFolder = null,
-        Dictionary<string, string?>? extraSettings = null)
+        Dictionary<string, string?>? extraSettings = null,
+        Action<string>? log = null)
     {
         var settings = new Dictionary<string, string?>
         {
@@ -42,6 +43,7 @@ internal static class TestWorker
             MasterKey = masterKey,
             EnableTimers = timers,
             ShutdownGracePeriod = TimeSpan.FromSeconds(3),
+            Log = log,
         });
     }
 

@@ -78,7 +78,12 @@ public sealed partial class FunctionsHostEmulator : IAsyncDisposable
         }
         catch
         {
-            await emulator.StopCoreAsync(graceful: false).ConfigureAwait(false);
+            // No terminate for a worker that never finished starting: DisposeAsync then waits for this kill.
+            lock (emulator.stopGate)
+            {
+                emulator.stopTask ??= emulator.StopCoreAsync(graceful: false);
+            }
+
             await emulator.DisposeAsync().ConfigureAwait(false);
             throw;
         }
@@ -284,7 +289,7 @@ public sealed partial class FunctionsHostEmulator : IAsyncDisposable
         // Drains the redirected output first, so the worker's last lines are in Output before anyone is told.
         process.WaitForExit();
         workerExitCode = process.ExitCode;
-        output.Host(stopping ? "Information" : "Error", $"Worker process {process.Id} exited with code {process.ExitCode}.");
+        output.Host(stopping ? "Information" : "Error", $"Worker process {WorkerProcessId} exited with code {process.ExitCode}.");
         connection.WorkerGone();
         workerExited.TrySetResult();
     }
