@@ -1,0 +1,99 @@
+using System.Globalization;
+using System.Text;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Mvc;
+using Microsoft.Azure.Functions.Worker;
+using Microsoft.Extensions.Logging;
+
+namespace VoiceFunctions.FunctionsHost.TestWorker;
+
+/// <summary>One function per emulator behaviour the tests check.</summary>
+public sealed partial class Functions(ILogger<Functions> logger)
+{
+    [Function("Echo")]
+    public IActionResult Echo([HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = "echo")] HttpRequest req)
+    {
+        LogEcho(logger, req.Path);
+        return new ContentResult { Content = "echo", ContentType = "text/plain", StatusCode = 200 };
+    }
+
+    [Function("PostItem")]
+    public static async Task<IActionResult> PostItem(
+        [HttpTrigger(AuthorizationLevel.Function, "post", Route = "items/{id}")] HttpRequest req,
+        string id,
+        FunctionContext context)
+    {
+        using var reader = new StreamReader(req.Body, Encoding.UTF8);
+        var body = await reader.ReadToEndAsync(context.CancellationToken).ConfigureAwait(false);
+        // Trigger metadata is what the host sent in the invocation request (route values and query).
+        context.BindingContext.BindingData.TryGetValue("id", out var metadataId);
+        return new JsonResult(new
+        {
+            id,
+            metadataId = Convert.ToString(metadataId, CultureInfo.InvariantCulture),
+            query = req.Query["q"].ToString(),
+            body,
+            header = req.Headers["x-test"].ToString(),
+            host = req.Host.Value,
+        });
+    }
+
+    [Function("DeleteItem")]
+    public static IActionResult DeleteItem(
+        [HttpTrigger(AuthorizationLevel.Admin, "delete", Route = "items/{id}")] HttpRequest req,
+        string id) =>
+        new ContentResult { Content = "deleted " + id, ContentType = "text/plain", StatusCode = 200 };
+
+    [Function("Throws")]
+    public static IActionResult Throws([HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = "throws")] HttpRequest req) =>
+        throw new InvalidOperationException("TestWorker throws on purpose");
+
+    [Function("Trace")]
+    public static IActionResult Trace(
+        [HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = "trace")] HttpRequest req,
+        FunctionContext context) =>
+        new ContentResult { Content = context.TraceContext.TraceParent, ContentType = "text/plain", StatusCode = 200 };
+
+    [Function("Die")]
+    public static IActionResult Die([HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = "die")] HttpRequest req)
+    {
+        // Worker death mid-request: the emulator must answer 503 and report the exit.
+        Environment.Exit(3);
+        return new OkResult();
+    }
+
+    [Function("Slow")]
+    public static async Task<IActionResult> Slow(
+        [HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = "slow")] HttpRequest req,
+        FunctionContext context)
+    {
+        // Outlives a short host.json functionTimeout.
+        await Task.Delay(TimeSpan.FromSeconds(10), context.CancellationToken).ConfigureAwait(false);
+        return new OkResult();
+    }
+
+    [Function("Tick")]
+    public async Task Tick([TimerTrigger("%TestTimerSchedule%")] TimerInfo timer, FunctionContext context)
+    {
+        var folder = Environment.GetEnvironmentVariable("TestMarkerFolder");
+        LogTick(logger, timer.IsPastDue, folder);
+        if (!string.IsNullOrEmpty(folder))
+        {
+            // A test asks for a failing run by dropping a "fail" file into the folder.
+            if (File.Exists(Path.Combine(folder, "fail")))
+            {
+                throw new InvalidOperationException("Tick asked to fail");
+            }
+
+            Directory.CreateDirectory(folder);
+            var path = Path.Combine(folder, "tick-" + Guid.NewGuid().ToString("N") + ".txt");
+            await File.WriteAllTextAsync(path, DateTimeOffset.UtcNow.ToString("O"), context.CancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Echo {Path}")]
+    private static partial void LogEcho(ILogger logger, PathString path);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Tick (past due: {IsPastDue}) marker folder {Folder}")]
+    private static partial void LogTick(ILogger logger, bool isPastDue, string? folder);
+}

@@ -1,0 +1,139 @@
+using System.Diagnostics;
+using System.Net;
+using System.Text;
+
+namespace VoiceFunctions.FunctionsHost.Tests;
+
+/// <summary>`dotnet FunctionsHost.dll &lt;folder&gt; &lt;port&gt;` as a process.</summary>
+public sealed class CliTests
+{
+    private sealed class Cli : IDisposable
+    {
+        private readonly StringBuilder output = new();
+
+        public Cli(string folder, int port, Dictionary<string, string> environment)
+        {
+            var start = new ProcessStartInfo(TestWorker.DotnetHost())
+            {
+                UseShellExecute = false,
+                RedirectStandardOutput = true,
+                RedirectStandardError = true,
+            };
+            start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "FunctionsHost.dll"));
+            start.ArgumentList.Add(folder);
+            start.ArgumentList.Add(port.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            foreach (var (key, value) in environment)
+            {
+                start.Environment[key] = value;
+            }
+
+            Process = new Process { StartInfo = start };
+            Process.OutputDataReceived += (_, e) => Append(e.Data);
+            Process.ErrorDataReceived += (_, e) => Append(e.Data);
+            Process.Start();
+            Process.BeginOutputReadLine();
+            Process.BeginErrorReadLine();
+        }
+
+        public Process Process { get; }
+
+        public string Output
+        {
+            get
+            {
+                lock (output)
+                {
+                    return output.ToString();
+                }
+            }
+        }
+
+        public void Dispose()
+        {
+            if (!Process.HasExited)
+            {
+                Process.Kill(entireProcessTree: true);
+            }
+
+            Process.Dispose();
+        }
+
+        private void Append(string? line)
+        {
+            if (line is not null)
+            {
+                lock (output)
+                {
+                    output.AppendLine(line);
+                }
+            }
+        }
+    }
+
+    private static Dictionary<string, string> Environment(string? failAtStart = null)
+    {
+        var environment = new Dictionary<string, string>
+        {
+            ["TestTimerSchedule"] = "0 0 0 1 1 *",
+            ["TestMarkerFolder"] = TestWorker.NewTempFolder(),
+        };
+        if (failAtStart is not null)
+        {
+            environment["TestWorkerFailAtStart"] = failAtStart;
+        }
+
+        return environment;
+    }
+
+    private static async Task SignalAsync(int pid, string signal)
+    {
+        // The CLI only (by its id), not its worker: the CLI must pass the stop on.
+        using var kill = Process.Start("kill", ["-s", signal, pid.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+        await kill.WaitForExitAsync();
+    }
+
+    [Fact]
+    public async Task The_CLI_serves_the_app_and_exits_0_on_SIGTERM()
+    {
+        var port = TestWorker.FreePort();
+        using var cli = new Cli(await TestWorker.FolderAsync(), port, Environment());
+        Assert.True(
+            await TestWorker.EventuallyAsync(() => cli.Output.Contains("Ready:", StringComparison.Ordinal) || cli.Process.HasExited, TimeSpan.FromSeconds(45)),
+            cli.Output);
+        Assert.Contains($"Echo: [GET] http://127.0.0.1:{port}/api/echo", cli.Output, StringComparison.Ordinal);
+
+        using var response = await TestWorker.Http.GetAsync(new Uri($"http://127.0.0.1:{port}/api/echo"));
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+
+        await SignalAsync(cli.Process.Id, "TERM");
+        await cli.Process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(20));
+        Assert.Equal(0, cli.Process.ExitCode);
+        Assert.Contains("Sending worker_terminate", cli.Output, StringComparison.Ordinal);
+        Assert.Contains("exited with code 0", cli.Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task The_CLI_exits_non_zero_with_the_workers_output_when_the_worker_dies()
+    {
+        var port = TestWorker.FreePort();
+        using var cli = new Cli(await TestWorker.FolderAsync(), port, Environment());
+        Assert.True(
+            await TestWorker.EventuallyAsync(() => cli.Output.Contains("Ready:", StringComparison.Ordinal) || cli.Process.HasExited, TimeSpan.FromSeconds(45)),
+            cli.Output);
+
+        using var response = await TestWorker.Http.GetAsync(new Uri($"http://127.0.0.1:{port}/api/die"));
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
+        await cli.Process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(20));
+        Assert.Equal(3, cli.Process.ExitCode);
+        Assert.Contains("The worker exited unexpectedly (exit code 3)", cli.Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task The_CLI_exits_1_with_the_workers_output_when_the_worker_fails_at_start_up()
+    {
+        using var cli = new Cli(await TestWorker.FolderAsync(), TestWorker.FreePort(), Environment(failAtStart: "no config"));
+        await cli.Process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(45));
+        Assert.Equal(1, cli.Process.ExitCode);
+        Assert.Contains("TestWorker refuses to start: no config", cli.Output, StringComparison.Ordinal);
+    }
+}

@@ -1,0 +1,171 @@
+using System.Diagnostics;
+using System.Net;
+using System.Text;
+using System.Text.Json;
+
+namespace VoiceFunctions.FunctionsHost.Tests;
+
+public sealed class HttpTests(KeysOffHost fixture) : IClassFixture<KeysOffHost>
+{
+    private readonly FunctionsHostEmulator host = fixture.Host;
+
+    private Uri Url(string relative) => new(host.BaseAddress, relative);
+
+    [Fact]
+    public void Every_function_is_loaded_with_its_metadata()
+    {
+        Assert.Equal(
+            ["DeleteItem", "Die", "Echo", "PostItem", "Slow", "Throws", "Tick", "Trace"],
+            host.Functions.Select(f => f.Name).Order(StringComparer.Ordinal));
+
+        var echo = host.Functions.Single(f => f.Name == "Echo");
+        Assert.Equal("httpTrigger", echo.TriggerType);
+        Assert.Equal("echo", echo.Route);
+        Assert.Equal(["get"], echo.Methods!);
+        Assert.Equal("anonymous", echo.AuthLevel);
+
+        var post = host.Functions.Single(f => f.Name == "PostItem");
+        Assert.Equal("items/{id}", post.Route);
+        Assert.Equal(["post"], post.Methods!);
+        Assert.Equal("function", post.AuthLevel);
+        Assert.Equal("admin", host.Functions.Single(f => f.Name == "DeleteItem").AuthLevel);
+
+        var tick = host.Functions.Single(f => f.Name == "Tick");
+        Assert.Equal("timerTrigger", tick.TriggerType);
+        Assert.Equal("%TestTimerSchedule%", tick.Schedule);
+        Assert.Equal("*/5 * * * * *", tick.ResolvedSchedule);
+
+        Assert.Equal("api", host.RoutePrefix);
+        Assert.Equal("127.0.0.1", host.BaseAddress.Host);
+        Assert.False(host.WorkerExited.IsCompleted);
+        Assert.True(host.WorkerProcessId > 0);
+    }
+
+    [Fact]
+    public async Task Routes_answer_200_404_and_405()
+    {
+        using var ok = await TestWorker.Http.GetAsync(Url("api/echo"));
+        Assert.Equal(HttpStatusCode.OK, ok.StatusCode);
+        Assert.Equal("echo", await ok.Content.ReadAsStringAsync());
+
+        using var trailingSlash = await TestWorker.Http.GetAsync(Url("api/echo/"));
+        Assert.Equal(HttpStatusCode.OK, trailingSlash.StatusCode);
+
+        using var unknown = await TestWorker.Http.GetAsync(Url("api/nothing-here"));
+        Assert.Equal(HttpStatusCode.NotFound, unknown.StatusCode);
+
+        using var withoutPrefix = await TestWorker.Http.GetAsync(Url("echo"));
+        Assert.Equal(HttpStatusCode.NotFound, withoutPrefix.StatusCode);
+
+        using var wrongMethod = await TestWorker.Http.PutAsync(Url("api/echo"), new StringContent("x"));
+        Assert.Equal(HttpStatusCode.MethodNotAllowed, wrongMethod.StatusCode);
+
+        using var tooDeep = await TestWorker.Http.PostAsync(Url("api/items/1/2"), new StringContent("x"));
+        Assert.Equal(HttpStatusCode.NotFound, tooDeep.StatusCode);
+    }
+
+    [Fact]
+    public async Task Route_values_query_headers_and_body_reach_the_worker()
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Post, Url("api/items/42?q=hello%20world"))
+        {
+            Content = new StringContent("""{"payload":true}""", Encoding.UTF8, "application/json"),
+        };
+        request.Headers.Add("x-test", "header-value");
+        using var response = await TestWorker.Http.SendAsync(request);
+        var text = await response.Content.ReadAsStringAsync();
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.StartsWith("application/json", response.Content.Headers.ContentType?.ToString(), StringComparison.Ordinal);
+
+        using var json = JsonDocument.Parse(text);
+        Assert.Equal("42", json.RootElement.GetProperty("id").GetString());
+        // From the invocation's trigger metadata, not from the proxied request.
+        Assert.Equal("42", json.RootElement.GetProperty("metadataId").GetString());
+        Assert.Equal("hello world", json.RootElement.GetProperty("query").GetString());
+        Assert.Equal("""{"payload":true}""", json.RootElement.GetProperty("body").GetString());
+        Assert.Equal("header-value", json.RootElement.GetProperty("header").GetString());
+        // The original Host reaches the app, as through the host's forwarder.
+        Assert.Equal(host.BaseAddress.Authority, json.RootElement.GetProperty("host").GetString());
+    }
+
+    [Fact]
+    public async Task Without_configured_keys_nothing_is_checked()
+    {
+        using var post = await TestWorker.Http.PostAsync(Url("api/items/7"), new StringContent("b"));
+        Assert.Equal(HttpStatusCode.OK, post.StatusCode);
+
+        using var delete = await TestWorker.Http.DeleteAsync(Url("api/items/7"));
+        Assert.Equal(HttpStatusCode.OK, delete.StatusCode);
+        Assert.Equal("deleted 7", await delete.Content.ReadAsStringAsync());
+    }
+
+    [Fact]
+    public async Task A_throwing_function_is_a_500_without_the_workers_half_answer()
+    {
+        using var response = await TestWorker.Http.GetAsync(Url("api/throws"));
+        Assert.Equal(HttpStatusCode.InternalServerError, response.StatusCode);
+        Assert.Equal("", await response.Content.ReadAsStringAsync());
+        Assert.True(
+            await TestWorker.EventuallyAsync(() => host.Output.Contains("TestWorker throws on purpose", StringComparison.Ordinal), TimeSpan.FromSeconds(5)),
+            host.Output);
+    }
+
+    [Fact]
+    public async Task The_incoming_traceparent_reaches_the_function()
+    {
+        const string TraceParent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+        using var request = new HttpRequestMessage(HttpMethod.Get, Url("api/trace"));
+        request.Headers.TryAddWithoutValidation("traceparent", TraceParent);
+        using var response = await TestWorker.Http.SendAsync(request);
+        Assert.Equal(TraceParent, await response.Content.ReadAsStringAsync());
+    }
+
+    [Fact]
+    public async Task Without_a_valid_traceparent_the_function_gets_a_fresh_one()
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Get, Url("api/trace"));
+        request.Headers.TryAddWithoutValidation("traceparent", "not-a-trace-parent");
+        using var response = await TestWorker.Http.SendAsync(request);
+        var seen = await response.Content.ReadAsStringAsync();
+        Assert.True(ActivityContext.TryParse(seen, null, out var context), seen);
+        Assert.NotEqual(default, context.TraceId);
+    }
+
+    [Fact]
+    public async Task Worker_logs_arrive_as_level_category_message_lines()
+    {
+        using var response = await TestWorker.Http.GetAsync(Url("api/echo"));
+        Assert.True(
+            await TestWorker.EventuallyAsync(
+                () => host.Output.Contains("[Information] VoiceFunctions.FunctionsHost.TestWorker.Functions: Echo /api/echo", StringComparison.Ordinal),
+                TimeSpan.FromSeconds(5)),
+            host.Output);
+    }
+
+    [Fact]
+    public async Task InvokeAsync_runs_the_timer_function_and_reports_its_outcome()
+    {
+        var before = Directory.GetFiles(fixture.MarkerFolder, "tick-*").Length;
+        var outcome = await host.InvokeAsync("Tick");
+        Assert.True(outcome.Succeeded, outcome.ExceptionMessage);
+        Assert.Equal("Success", outcome.Status);
+        Assert.Equal(before + 1, Directory.GetFiles(fixture.MarkerFolder, "tick-*").Length);
+
+        var failSwitch = Path.Combine(fixture.MarkerFolder, "fail");
+        await File.WriteAllTextAsync(failSwitch, "");
+        try
+        {
+            var failed = await host.InvokeAsync("tick");
+            Assert.False(failed.Succeeded);
+            Assert.Equal("Failure", failed.Status);
+            Assert.Contains("Tick asked to fail", failed.ExceptionMessage, StringComparison.Ordinal);
+        }
+        finally
+        {
+            File.Delete(failSwitch);
+        }
+
+        await Assert.ThrowsAsync<ArgumentException>(() => host.InvokeAsync("NoSuchFunction"));
+        await Assert.ThrowsAsync<InvalidOperationException>(() => host.InvokeAsync("Echo"));
+    }
+}

@@ -1,0 +1,115 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using System.Reflection;
+
+namespace VoiceFunctions.FunctionsHost.Tests;
+
+/// <summary>The test worker, published once per test run, and helpers to run it under the emulator.</summary>
+internal static class TestWorker
+{
+    private static readonly Lazy<Task<string>> Published = new(PublishAsync);
+
+    public static HttpClient Http { get; } = new() { Timeout = TimeSpan.FromSeconds(30) };
+
+    /// <summary>The publish folder (host.json, functions.metadata, worker.config.json, the worker dll).</summary>
+    public static Task<string> FolderAsync() => Published.Value;
+
+    public static async Task<FunctionsHostEmulator> StartAsync(
+        string? markerFolder = null,
+        string schedule = "0 0 0 1 1 *",
+        bool timers = false,
+        string? functionKey = null,
+        string? masterKey = null,
+        string? appFolder = null,
+        Dictionary<string, string?>? extraSettings = null,
+        Action<string>? log = null)
+    {
+        var settings = new Dictionary<string, string?>
+        {
+            ["TestTimerSchedule"] = schedule,
+            ["TestMarkerFolder"] = markerFolder ?? NewTempFolder(),
+        };
+        foreach (var (key, value) in extraSettings ?? [])
+        {
+            settings[key] = value;
+        }
+
+        return await FunctionsHostEmulator.StartAsync(new FunctionsHostOptions
+        {
+            AppFolder = appFolder ?? await FolderAsync(),
+            Settings = settings,
+            FunctionKey = functionKey,
+            MasterKey = masterKey,
+            EnableTimers = timers,
+            ShutdownGracePeriod = TimeSpan.FromSeconds(3),
+            Log = log,
+        });
+    }
+
+    public static string NewTempFolder()
+    {
+        var path = Path.Combine(Path.GetTempPath(), "FunctionsHost.Tests", Guid.NewGuid().ToString("N")[..12]);
+        Directory.CreateDirectory(path);
+        return path;
+    }
+
+    public static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    /// <summary>Polls until the condition holds or the time is up (then one last look).</summary>
+    public static async Task<bool> EventuallyAsync(Func<bool> condition, TimeSpan within)
+    {
+        var deadline = Stopwatch.GetTimestamp() + (long)(within.TotalSeconds * Stopwatch.Frequency);
+        while (Stopwatch.GetTimestamp() < deadline)
+        {
+            if (condition())
+            {
+                return true;
+            }
+
+            await Task.Delay(100);
+        }
+
+        return condition();
+    }
+
+    public static string DotnetHost()
+    {
+        var hostPath = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH");
+        return !string.IsNullOrEmpty(hostPath) && File.Exists(hostPath) ? hostPath : "dotnet";
+    }
+
+    private static async Task<string> PublishAsync()
+    {
+        var project = typeof(TestWorker).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>()
+            .Single(a => a.Key == "TestWorkerProject").Value!;
+        var output = NewTempFolder();
+        var start = new ProcessStartInfo(DotnetHost())
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        foreach (var argument in new[] { "publish", project, "-c", "Release", "-o", output, "--nologo", "-v", "q", "-nodeReuse:false" })
+        {
+            start.ArgumentList.Add(argument);
+        }
+
+        using var process = Process.Start(start)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        await process.WaitForExitAsync();
+        if (process.ExitCode != 0)
+        {
+            throw new InvalidOperationException(
+                $"dotnet publish of the test worker failed ({process.ExitCode}):\n{await stdout}\n{await stderr}");
+        }
+
+        return output;
+    }
+}

@@ -1,0 +1,51 @@
+using System.Net;
+
+namespace VoiceFunctions.FunctionsHost.Tests;
+
+public sealed class TimerTests(TimerHost fixture) : IClassFixture<TimerHost>
+{
+    private readonly FunctionsHostEmulator host = fixture.Host;
+
+    [Fact]
+    public async Task The_timer_fires_on_its_schedule_from_a_setting()
+    {
+        // Every 2 s: two firings within 7 s, each logged with its outcome.
+        Assert.True(
+            await TestWorker.EventuallyAsync(() => Directory.GetFiles(fixture.MarkerFolder, "tick-*").Length >= 2, TimeSpan.FromSeconds(7)),
+            host.Output);
+        Assert.Contains("Reason='Timer fired at", host.Output, StringComparison.Ordinal);
+        Assert.Contains("Executed 'Functions.Tick' (Succeeded", host.Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task An_empty_route_prefix_serves_functions_at_the_root()
+    {
+        Assert.Equal("", host.RoutePrefix);
+        using var root = await TestWorker.Http.GetAsync(new Uri(host.BaseAddress, "echo"));
+        Assert.Equal(HttpStatusCode.OK, root.StatusCode);
+        Assert.Equal("echo", await root.Content.ReadAsStringAsync());
+
+        using var prefixed = await TestWorker.Http.GetAsync(new Uri(host.BaseAddress, "api/echo"));
+        Assert.Equal(HttpStatusCode.NotFound, prefixed.StatusCode);
+    }
+
+    [Fact]
+    public async Task The_admin_endpoint_runs_the_timer_function_without_keys_configured()
+    {
+        using var response = await TestWorker.Http.PostAsync(new Uri(host.BaseAddress, "admin/functions/Tick"), new StringContent("{}"));
+        Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
+        Assert.True(
+            await TestWorker.EventuallyAsync(() => host.Output.Contains("Reason='Manual'", StringComparison.Ordinal), TimeSpan.FromSeconds(5)),
+            host.Output);
+    }
+
+    [Fact]
+    public async Task A_function_that_outlives_functionTimeout_is_a_500()
+    {
+        var started = System.Diagnostics.Stopwatch.StartNew();
+        using var response = await TestWorker.Http.GetAsync(new Uri(host.BaseAddress, "slow"));
+        Assert.Equal(HttpStatusCode.InternalServerError, response.StatusCode);
+        Assert.InRange(started.Elapsed, TimeSpan.FromSeconds(1.5), TimeSpan.FromSeconds(8));
+        Assert.Contains("Timeout value of 00:00:02 exceeded by function 'Functions.Slow'", host.Output, StringComparison.Ordinal);
+    }
+}

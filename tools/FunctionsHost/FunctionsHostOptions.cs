@@ -1,0 +1,35 @@
+namespace VoiceFunctions.FunctionsHost;
+
+/// <summary>How <see cref="FunctionsHostEmulator"/> runs a published isolated-worker app.</summary>
+public sealed class FunctionsHostOptions
+{
+    /// <summary>A published isolated-worker folder (host.json, functions.metadata, worker.config.json).</summary>
+    public required string AppFolder { get; init; }
+
+    /// <summary>HTTP port on 127.0.0.1; 0 picks a free one.</summary>
+    public int Port { get; init; }
+
+    /// <summary>App settings passed to the worker as environment variables (":" becomes "__"); a null value unsets.</summary>
+    public IReadOnlyDictionary<string, string?> Settings { get; init; } = new Dictionary<string, string?>();
+
+    /// <summary>
+    /// False (tests): the worker gets only essentials (PATH, HOME, TMPDIR, DOTNET_*, …) plus <see cref="Settings"/>;
+    /// true (command line): the whole environment plus <see cref="Settings"/>.
+    /// </summary>
+    public bool InheritEnvironment { get; init; }
+
+    /// <summary>With this and <see cref="MasterKey"/> both null nothing is checked, like <c>func start</c>.</summary>
+    public string? FunctionKey { get; init; }
+
+    public string? MasterKey { get; init; }
+
+    public TimeSpan StartTimeout { get; init; } = TimeSpan.FromSeconds(60);
+
+    public TimeSpan ShutdownGracePeriod { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>Receives every output line (host lines, worker rpc_log lines, worker stdout/stderr).</summary>
+    public Action<string>? Log { get; init; }
+
+    /// <summary>Fire timer triggers on their schedule (and runOnStartup).</summary>
+    public bool EnableTimers { get; init; } = true;
+}

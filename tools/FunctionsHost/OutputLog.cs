@@ -1,0 +1,52 @@
+using System.Text;
+
+namespace VoiceFunctions.FunctionsHost;
+
+/// <summary>Everything the emulator and the worker print, kept for <see cref="FunctionsHostEmulator.Output"/>.</summary>
+internal sealed class OutputLog(Action<string>? sink)
+{
+    private readonly Lock gate = new();
+    private readonly StringBuilder text = new();
+    private readonly Queue<string> tail = new();
+
+    public void Line(string line)
+    {
+        lock (gate)
+        {
+            text.Append(line).Append('\n');
+            tail.Enqueue(line);
+            if (tail.Count > 40)
+            {
+                tail.Dequeue();
+            }
+        }
+
+        try
+        {
+            sink?.Invoke(line);
+        }
+#pragma warning disable CA1031 // A sink that throws (e.g. a finished test's output helper) must not break the host.
+        catch (Exception)
+#pragma warning restore CA1031
+        {
+        }
+    }
+
+    public void Host(string level, string message) => Line($"[{level}] FunctionsHost: {message}");
+
+    public string Snapshot()
+    {
+        lock (gate)
+        {
+            return text.ToString();
+        }
+    }
+
+    public string[] Tail()
+    {
+        lock (gate)
+        {
+            return [.. tail];
+        }
+    }
+}
