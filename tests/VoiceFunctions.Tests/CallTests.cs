@@ -354,12 +354,4 @@ public sealed class CallTests(DefaultApp app) : IClassFixture<DefaultApp>
 
         await ProblemAssert.IsProblemAsync(response, 400, "urn:voicefunctions:problem:invalid-session-id");
     }
-
-    [Fact]
-    public async Task The_readiness_probe_answers_without_a_token()
-    {
-        using var response = await _calls.Http.GetAsync(new Uri("/", UriKind.Relative));
-
-        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-    }
 }

@@ -300,6 +300,12 @@ public sealed partial class FunctionsHostEmulator
             }
         }
 
+        // A 204/304 has no body and no Content-Length: Kestrel ends the connection after a 204 that claims one.
+        if (answer.StatusCode is StatusCodes.Status204NoContent or StatusCodes.Status304NotModified)
+        {
+            return;
+        }
+
         context.Response.ContentLength = answer.Body.Length;
         await context.Response.Body.WriteAsync(answer.Body, context.RequestAborted).ConfigureAwait(false);
     }
@@ -321,7 +327,8 @@ public sealed partial class FunctionsHostEmulator
     {
         var incoming = context.Request;
         var target = new Uri(workerHttpBase!, incoming.Path.ToUriComponent() + incoming.QueryString.ToUriComponent());
-        var hasBody = incoming.ContentLength > 0 || incoming.Headers.TransferEncoding.Count > 0;
+        // An empty body keeps its Content-Type (the app answers an empty JSON body differently from a missing type).
+        var hasBody = incoming.ContentLength > 0 || incoming.Headers.TransferEncoding.Count > 0 || incoming.Headers.ContentType.Count > 0;
         var delay = TimeSpan.FromMilliseconds(50);
         for (var attempt = 1; ; attempt++)
         {

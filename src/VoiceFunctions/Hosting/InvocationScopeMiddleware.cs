@@ -1,4 +1,6 @@
+using System.Diagnostics;
 using System.Globalization;
+using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Azure.Functions.Worker;
 using Microsoft.Azure.Functions.Worker.Middleware;
 using VoiceFunctions.Http;
@@ -8,9 +10,9 @@ using VoiceFunctions.Telemetry;
 namespace VoiceFunctions.Hosting;
 
 /// <summary>
-/// Around every HTTP invocation: the invocation id in every log record's scope and on the request record, the
-/// storage round-trip count (benchmark diagnostics, off by default), and an unexpected exception turned into a
-/// problem+json 500 instead of the empty answer the worker would otherwise give.
+/// Around every invocation: the invocation id in every log record's scope (and, for HTTP, on the request record),
+/// the storage round-trip count (benchmark diagnostics, off by default), and an unexpected exception of an HTTP
+/// function turned into a problem+json 500 instead of the empty answer the worker would otherwise give.
 /// </summary>
 internal sealed partial class InvocationScopeMiddleware(IConfiguration configuration, ILogger<InvocationScopeMiddleware> logger) : IFunctionsWorkerMiddleware
 {
@@ -21,6 +23,16 @@ internal sealed partial class InvocationScopeMiddleware(IConfiguration configura
         ArgumentNullException.ThrowIfNull(context);
         ArgumentNullException.ThrowIfNull(next);
         var http = context.GetHttpContext();
+
+        // The function runs in the flow of the host's invocation message, not in the proxied request's: the request's
+        // activity (the request record, which continues the host's trace) becomes current here, so the event's tags,
+        // the Table calls and the custom events all land on it.
+        var previous = Activity.Current;
+        if (http?.Features.Get<IHttpActivityFeature>()?.Activity is { } requestActivity)
+        {
+            Activity.Current = requestActivity;
+        }
+
         RequestTags.TagInvocation(context.InvocationId);
         if (_roundTripsHeader && http is not null)
         {
@@ -41,7 +53,18 @@ internal sealed partial class InvocationScopeMiddleware(IConfiguration configura
             catch (Exception ex) when (ex is not OutOfMemoryException && !context.CancellationToken.IsCancellationRequested)
             {
                 LogUnexpected(logger, context.FunctionDefinition.Name, ex);
-                context.GetInvocationResult().Value = Problems.Unexpected();
+                if (http is not null)
+                {
+                    context.GetInvocationResult().Value = Problems.Unexpected();
+                }
+                else
+                {
+                    throw; // a timer's failure is the host's to record
+                }
+            }
+            finally
+            {
+                Activity.Current = previous;
             }
         }
     }

@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Options;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace VoiceFunctions.Hosting;
 
@@ -8,16 +9,26 @@ public static class StartupCheck
     public static int RunOrExplain(this IHost host)
     {
         ArgumentNullException.ThrowIfNull(host);
-        try
+        // Unresolved secrets first: no other check may see (or try to parse) a reference literal.
+        var failures = UnresolvedSecretReferences.Find(host.Services.GetRequiredService<IConfiguration>());
+        if (failures.Count == 0)
         {
-            // Validate before the host starts, so a bad setting is reported once, plainly, and not as a host crash log.
-            host.Services.GetService<IStartupValidator>()?.Validate();
+            try
+            {
+                // Validate before the worker connects to the host, so a bad setting is reported once, plainly.
+                host.Services.GetService<IStartupValidator>()?.Validate();
+            }
+            catch (OptionsValidationException ex)
+            {
+                failures = [.. ex.Failures];
+            }
         }
-        catch (OptionsValidationException ex)
+
+        if (failures.Count > 0)
         {
             // Standard error reaches the Functions host's log (and a terminal); the worker's ILogger may not be wired yet.
             Console.Error.WriteLine("VoiceFunctions cannot start: its configuration is invalid.");
-            foreach (var failure in ex.Failures)
+            foreach (var failure in failures)
             {
                 Console.Error.WriteLine($"  - {failure}");
             }

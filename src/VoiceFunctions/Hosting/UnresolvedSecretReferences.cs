@@ -1,5 +1,3 @@
-using Microsoft.Extensions.Options;
-
 namespace VoiceFunctions.Hosting;
 
 /// <summary>
@@ -8,21 +6,16 @@ namespace VoiceFunctions.Hosting;
 /// name is visible in the public host name), so any setting still holding a reference stops the app at start-up.
 /// The setting is named; its value is never printed.
 /// </summary>
-internal sealed class UnresolvedSecretReferences(IConfiguration configuration) : IValidateOptions<WebhookOptions>
+internal static class UnresolvedSecretReferences
 {
     private const string ReferencePrefix = "@Microsoft.KeyVault(";
 
-    public ValidateOptionsResult Validate(string? name, WebhookOptions options)
-    {
-        var unresolved = configuration.AsEnumerable()
+    public static List<string> Find(IConfiguration configuration) =>
+        configuration.AsEnumerable()
             .Where(setting => setting.Value is { } value && value.TrimStart().StartsWith(ReferencePrefix, StringComparison.OrdinalIgnoreCase))
             .Select(setting => setting.Key)
             .Distinct(StringComparer.OrdinalIgnoreCase)
             .Order(StringComparer.Ordinal)
+            .Select(key => $"{key} holds an unresolved Key Vault reference (App Service could not read the secret: check the app's identity, its Key Vault role and the secret URI; docs/deploy.md).")
             .ToList();
-        return unresolved.Count == 0
-            ? ValidateOptionsResult.Success
-            : ValidateOptionsResult.Fail(unresolved.Select(key =>
-                $"{key} holds an unresolved Key Vault reference (App Service could not read the secret: check the app's identity, its Key Vault role and the secret URI; docs/deploy.md)."));
-    }
 }

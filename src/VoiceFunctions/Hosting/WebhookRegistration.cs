@@ -14,7 +14,6 @@ public static class WebhookRegistration
             .Validate(o => !o.RequireApiToken || !string.IsNullOrEmpty(o.ApiToken) || environment.IsDevelopment(),
                 "AiFlow:ApiToken is empty. Set it to the API token configured in the sipgate AI Flow dashboard, or set AiFlow:RequireApiToken=false to run behind the function key alone.")
             .ValidateOnStart();
-        services.AddSingleton<IValidateOptions<WebhookOptions>>(new UnresolvedSecretReferences(configuration));
         services.AddProblemDetails();
         return services;
     }
@@ -27,7 +26,7 @@ public static class WebhookRegistration
     public static IFunctionsWorkerApplicationBuilder UseWebhookChecks(this IFunctionsWorkerApplicationBuilder builder)
     {
         ArgumentNullException.ThrowIfNull(builder);
-        builder.UseWhen<InvocationScopeMiddleware>(HttpTrigger.IsHttp);
+        builder.UseMiddleware<InvocationScopeMiddleware>();
         builder.UseWhen<ApiTokenMiddleware>(HttpTrigger.IsHttp);
         return builder;
     }
