@@ -1,7 +1,11 @@
-// VoiceFunctions: sipgate AI Flow webhook on Azure Functions Flex Consumption (custom handler).
-// Resource-group scoped: `az deployment group create -g <rg> -f infra/main.bicep -p infra/main.bicepparam`.
-// Local modules only (no br/public registry modules) so the template compiles offline in the tests.
+// VoiceFunctions: sipgate AI Flow webhook on Azure Functions Flex Consumption (.NET 10 isolated worker).
+// Resource-group scoped: `az deployment group create -g <rg> -f infra/main.bicep -p infra/main.bicepparam`,
+// or `azd up` (azure.yaml at the repo root). Local modules only (no br/public registry modules) so the
+// template compiles offline in the tests. Conventions of Azure-Samples/functions-quickstart-dotnet-azd:
+// names from abbreviations.json + resourceToken, every role assignment in modules/rbac.bicep.
 targetScope = 'resourceGroup'
+
+import { deploymentContainerName as containerNameFor } from 'naming.bicep'
 
 @minLength(1)
 @maxLength(40)
@@ -11,7 +15,8 @@ param environmentName string
 @description('Azure region (must offer Flex Consumption: `az functionapp list-flexconsumption-locations`).')
 param location string = resourceGroup().location
 
-@description('Optional explicit function app name; empty = func-voice-<token>.')
+@description('Optional explicit function app name (2-60 characters, letters, digits, hyphens); empty = func-voice-<token>.')
+@maxLength(60)
 param functionAppName string = ''
 
 @description('The X-API-TOKEN sipgate AI Flow sends; stored only in Key Vault. At least 16 characters.')
@@ -30,9 +35,8 @@ param extraAppSettings object = {}
 @maxValue(20)
 param alwaysReadyHttpInstances int = 1
 
-@description('Flex instance memory in MB.')
+@description('Flex instance memory in MB: 2048 or 4096, the sizes every Flex region accepts (512 is not offered here: docs/infra.md).')
 @allowed([
-  512
   2048
   4096
 ])
@@ -43,15 +47,14 @@ param instanceMemoryMB int = 2048
 @maxValue(1000)
 param maximumInstanceCount int = 100
 
-@description('Flex runtime stack; dotnet-isolated ships the .NET runtime the framework-dependent handler needs (docs/infra.md).')
-@allowed([
-  'dotnet-isolated'
-  'custom'
-])
-param runtimeName string = 'dotnet-isolated'
+@description('Private networking: VNet integration (subnet delegated to Microsoft.App/environments), private endpoints + DNS zones for storage blob/table and Key Vault, public network access off on both.')
+param vnetEnabled bool = false
 
-@description('Flex runtime version.')
-param runtimeVersion string = '10.0'
+@description('Zone-redundant Flex plan and ZRS storage (only in regions where Flex offers availability zones; the platform then keeps at least 2 always-ready instances). Cannot be toggled on an existing storage account by redeploying.')
+param zoneRedundant bool = false
+
+@description('Key Vault purge protection; recommended true for production. Irreversible once deployed.')
+param enablePurgeProtection bool = false
 
 @description('Table the app keeps call sessions in.')
 param sessionTableName string = 'VoiceSessions'
@@ -94,8 +97,8 @@ var storageAccountName = '${abbrs.storageStorageAccounts}${resourceToken}'
 var applicationInsightsName = '${abbrs.insightsComponents}${resourceToken}'
 var keyVaultName = '${abbrs.keyVaultVaults}${resourceToken}'
 var appName = !empty(functionAppName) ? functionAppName : '${abbrs.webSitesFunctions}voice-${resourceToken}'
-// Flex needs its own package container; name kept within the 63-char container limit.
-var deploymentContainerName = 'app-package-${take(toLower(appName), 32)}-${take(uniqueString(appName, resourceToken), 7)}'
+// Flex needs its own package container; any app name yields a valid container name (naming.bicep).
+var deploymentContainerName = containerNameFor(appName, resourceToken)
 
 var personaSettings = union(
   {
@@ -134,6 +137,9 @@ module storage 'modules/storage.bicep' = {
     storageAccountName: storageAccountName
     deploymentContainerName: deploymentContainerName
     sessionTableName: sessionTableName
+    zoneRedundant: zoneRedundant
+    vnetEnabled: vnetEnabled
+    logAnalyticsWorkspaceId: monitoring.outputs.logAnalyticsWorkspaceId
   }
 }
 
@@ -144,6 +150,21 @@ module keyVault 'modules/keyvault.bicep' = {
     tags: tags
     keyVaultName: keyVaultName
     apiToken: apiToken
+    enablePurgeProtection: enablePurgeProtection
+    vnetEnabled: vnetEnabled
+    logAnalyticsWorkspaceId: monitoring.outputs.logAnalyticsWorkspaceId
+  }
+}
+
+module network 'modules/network.bicep' = if (vnetEnabled) {
+  name: 'network'
+  params: {
+    location: location
+    tags: tags
+    vnetName: '${abbrs.networkVirtualNetworks}${resourceToken}'
+    privateEndpointPrefix: '${abbrs.networkPrivateEndpoints}${resourceToken}-'
+    storageAccountId: storage.outputs.storageAccountId
+    keyVaultId: keyVault.outputs.keyVaultId
   }
 }
 
@@ -159,6 +180,13 @@ module rbac 'modules/rbac.bicep' = {
     developerPrincipalId: developerPrincipalId
     developerPrincipalType: developerPrincipalType
   }
+  // The names above are known before deployment, so nothing implies that the scopes exist yet: without these
+  // the assignments race the storage account, App Insights and Key Vault on a first deployment.
+  dependsOn: [
+    storage
+    monitoring
+    keyVault
+  ]
 }
 
 module functionApp 'modules/functionapp.bicep' = {
@@ -168,6 +196,7 @@ module functionApp 'modules/functionapp.bicep' = {
     tags: tags
     planName: '${abbrs.webServerFarms}${resourceToken}'
     functionAppName: appName
+    serviceName: 'api'
     identityId: identity.id
     identityClientId: identity.properties.clientId
     storageAccountName: storage.outputs.storageAccountName
@@ -177,11 +206,13 @@ module functionApp 'modules/functionapp.bicep' = {
     sessionTableName: storage.outputs.sessionTableName
     applicationInsightsConnectionString: monitoring.outputs.applicationInsightsConnectionString
     apiTokenReferenceUri: keyVault.outputs.apiTokenReferenceUri
-    runtimeName: runtimeName
-    runtimeVersion: runtimeVersion
     alwaysReadyHttpInstances: alwaysReadyHttpInstances
     instanceMemoryMB: instanceMemoryMB
     maximumInstanceCount: maximumInstanceCount
+    zoneRedundant: zoneRedundant
+    // Referencing the network module's output also makes the app wait for the private endpoints and DNS links.
+    virtualNetworkSubnetId: vnetEnabled ? network!.outputs.appSubnetId : ''
+    logAnalyticsWorkspaceId: monitoring.outputs.logAnalyticsWorkspaceId
     personaSettings: personaSettings
     extraAppSettings: extraAppSettings
   }

@@ -100,10 +100,39 @@ public class FunctionAppTests
         }
 
         var siteConfig = Snap.Single("Microsoft.Web/sites")["properties"]!["siteConfig"]!.AsObject();
-        foreach (var prop in new[] { "alwaysOn", "linuxFxVersion", "netFrameworkVersion", "functionAppScaleLimit", "preWarmedInstanceCount", "appSettings" })
+        foreach (var prop in FlexForbiddenSiteConfig.Append("appSettings"))
         {
             Assert.False(siteConfig.ContainsKey(prop), $"siteConfig.{prop} is not for Flex Consumption (or is owned by sites/config)");
         }
+    }
+
+    /// <summary>siteConfig properties Flex Consumption rejects or ignores (docs/infra.md, "Forbidden on Flex").</summary>
+    public static readonly string[] FlexForbiddenSiteConfig =
+        ["alwaysOn", "linuxFxVersion", "netFrameworkVersion", "functionAppScaleLimit", "preWarmedInstanceCount", "ftpsState", "use32BitWorkerProcess", "javaVersion", "powerShellVersion", "nodeVersion", "pythonVersion"];
+
+    [Fact]
+    public void Forbidden_site_properties_listed_in_docs_match_the_tests()
+    {
+        var doc = File.ReadAllText(Path.Combine(BicepCli.InfraDirectory, "..", "docs", "infra.md"));
+        var section = doc[doc.IndexOf("## Forbidden on Flex", StringComparison.Ordinal)..];
+        foreach (var prop in FlexForbiddenSiteConfig)
+        {
+            Assert.Contains($"`{prop}`", section, StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
+    public void Nothing_of_the_custom_handler_remains()
+    {
+        foreach (var (file, text) in InfraArtifacts.Get().CompiledTexts)
+        {
+            Assert.DoesNotContain("customHandler", text, StringComparison.OrdinalIgnoreCase);
+            Assert.DoesNotContain("FUNCTIONS_WORKER_RUNTIME", text, StringComparison.Ordinal);
+            Assert.DoesNotContain("'custom'", text, StringComparison.Ordinal);
+            Assert.DoesNotContain("\"custom\"", text, StringComparison.Ordinal);
+        }
+
+        Assert.Null(InfraArtifacts.Get().CompiledMain!["parameters"]!["runtimeName"]);
     }
 
     [Fact]
