@@ -59,6 +59,20 @@ param enablePurgeProtection bool = false
 @description('Table the app keeps call sessions in.')
 param sessionTableName string = 'VoiceSessions'
 
+@description('E-mail address that receives every alert (action group). Empty = no action group; the alerts deploy silent.')
+param alertEmail string = ''
+
+@description('Table Storage failures (failed calls + steps not stored) per 15 minutes above which to alert.')
+@minValue(0)
+param storageFailureThreshold int = 5
+
+@description('p95 answer time (ms) of the webhook above which to alert; the response budget is 800 ms, sipgate\'s deadline 1 s.')
+@minValue(1)
+param answerP95ThresholdMs int = 800
+
+@description('Alert when no call started during an hour of business time (Mon-Fri 09-17 Europe/Berlin, docs/kql/alert-no-calls-business-hours.kql).')
+param noCallsAlertEnabled bool = false
+
 @description('Optional object id of the deploying user to grant the storage data roles (local runs against the cloud account). Empty = none.')
 param developerPrincipalId string = ''
 
@@ -115,6 +129,13 @@ var personaSettings = union(
 
 resource identity 'Microsoft.ManagedIdentity/userAssignedIdentities@2023-01-31' = {
   name: '${abbrs.managedIdentityUserAssignedIdentities}voice-${resourceToken}'
+  location: location
+  tags: tags
+}
+
+// The log search alert rules query App Insights (local auth off) with this identity; Reader on the component.
+resource alertIdentity 'Microsoft.ManagedIdentity/userAssignedIdentities@2023-01-31' = {
+  name: '${abbrs.managedIdentityUserAssignedIdentities}alerts-${resourceToken}'
   location: location
   tags: tags
 }
@@ -177,6 +198,8 @@ module rbac 'modules/rbac.bicep' = {
     keyVaultName: keyVaultName
     appPrincipalId: identity.properties.principalId
     appIdentityResourceId: identity.id
+    alertPrincipalId: alertIdentity.properties.principalId
+    alertIdentityResourceId: alertIdentity.id
     developerPrincipalId: developerPrincipalId
     developerPrincipalType: developerPrincipalType
   }
@@ -217,6 +240,39 @@ module functionApp 'modules/functionapp.bicep' = {
     extraAppSettings: extraAppSettings
   }
   // The host starts as soon as the site exists: its storage, Key Vault and telemetry roles must be in place first.
+  dependsOn: [
+    rbac
+  ]
+}
+
+module workbook 'modules/workbook.bicep' = {
+  name: 'workbook'
+  params: {
+    location: location
+    tags: tags
+    applicationInsightsName: applicationInsightsName
+    displayName: 'VoiceFunctions operations (${environmentName})'
+  }
+  dependsOn: [
+    monitoring
+  ]
+}
+
+module alerts 'modules/alerts.bicep' = {
+  name: 'alerts'
+  params: {
+    location: location
+    tags: tags
+    applicationInsightsId: monitoring.outputs.applicationInsightsId
+    alertIdentityId: alertIdentity.id
+    rulePrefix: '${abbrs.insightsScheduledQueryRules}${resourceToken}-'
+    actionGroupName: '${abbrs.insightsActionGroups}${resourceToken}'
+    alertEmail: alertEmail
+    storageFailureThreshold: storageFailureThreshold
+    answerP95ThresholdMs: answerP95ThresholdMs
+    noCallsAlertEnabled: noCallsAlertEnabled
+  }
+  // The rules' identity needs its Reader role on App Insights before they first run.
   dependsOn: [
     rbac
   ]

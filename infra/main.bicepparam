@@ -35,6 +35,13 @@ param zoneRedundant = false
 // true recommended for production; cannot be turned off again.
 param enablePurgeProtection = false
 
+// Alerts (docs/observability.md#alerts): e-mail receiver (empty = no action group, alerts silent), thresholds,
+// and the optional no-calls-in-business-hours alert.
+param alertEmail = readEnvironmentVariable('VOICEFUNCTIONS_ALERT_EMAIL', '')
+param storageFailureThreshold = 5
+param answerP95ThresholdMs = 800
+param noCallsAlertEnabled = false
+
 // Object id of a user/group/service principal to grant the storage data roles (local runs against the cloud
 // account), e.g. $(az ad signed-in-user show --query id -o tsv); empty = none.
 param developerPrincipalId = readEnvironmentVariable('VOICEFUNCTIONS_DEVELOPER_PRINCIPAL_ID', '')

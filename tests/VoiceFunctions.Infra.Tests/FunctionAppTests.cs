@@ -37,7 +37,7 @@ public class FunctionAppTests
     {
         var s = Settings;
         var storage = (string)Snap.Single("Microsoft.Storage/storageAccounts")["name"]!;
-        var identity = (string)Snap.Single("Microsoft.ManagedIdentity/userAssignedIdentities")["name"]!;
+        var identity = (string)Snap.Single("Microsoft.ManagedIdentity/userAssignedIdentities", "id-voice-")["name"]!;
         Assert.Equal(storage, (string?)s["AzureWebJobsStorage__accountName"]);
         Assert.Equal("managedidentity", (string?)s["AzureWebJobsStorage__credential"]);
         Assert.False(s.ContainsKey("AzureWebJobsStorage"), "no connection-string host storage");
@@ -160,7 +160,7 @@ public class FunctionAppTests
     {
         var site = Snap.Single("Microsoft.Web/sites");
         var storage = site["properties"]!["functionAppConfig"]!["deployment"]!["storage"]!;
-        var identity = Snap.Single("Microsoft.ManagedIdentity/userAssignedIdentities");
+        var identity = Snap.Single("Microsoft.ManagedIdentity/userAssignedIdentities", "id-voice-");
         Assert.Equal("blobContainer", (string?)storage["type"]);
         Assert.Equal("UserAssignedIdentity", (string?)storage["authentication"]!["type"]);
         Assert.Equal((string?)identity["id"], (string?)storage["authentication"]!["userAssignedIdentityResourceId"]);

@@ -17,12 +17,15 @@ internal sealed class InfraArtifacts
 
     private InfraArtifacts()
     {
-        WorkDirectory = Path.Combine(Path.GetTempPath(), "voicefunctions-infra-" + Guid.NewGuid().ToString("N"));
+        // Scratch copy of infra/ plus docs/kql (the workbook and alerts load their queries with loadTextContent('../../docs/kql/…')).
+        var root = Path.Combine(Path.GetTempPath(), "voicefunctions-infra-" + Guid.NewGuid().ToString("N"));
+        WorkDirectory = Path.Combine(root, "infra");
         CopyDirectory(BicepCli.InfraDirectory, WorkDirectory);
+        CopyDirectory(Path.Combine(BicepCli.InfraDirectory, "..", "docs", "kql"), Path.Combine(root, "docs", "kql"));
         // Scratch copy only; remove it when the test process ends.
         AppDomain.CurrentDomain.ProcessExit += (_, _) =>
         {
-            try { Directory.Delete(WorkDirectory, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+            try { Directory.Delete(root, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
         };
         TemplateFiles = Directory.GetFiles(WorkDirectory, "*.bicep", SearchOption.AllDirectories)
             .Select(f => Path.GetRelativePath(WorkDirectory, f))
@@ -54,7 +57,9 @@ internal sealed class InfraArtifacts
             ("zoneRedundant", "true"),
             ("enablePurgeProtection", "true"),
             ("functionAppName", $"'{HardenedAppName}'"),
-            ("instanceMemoryMB", "4096"));
+            ("instanceMemoryMB", "4096"),
+            ("alertEmail", $"'{AlertEmail}'"),
+            ("noCallsAlertEnabled", "true"));
         HardenedParamsLint = BicepCli.Run(WorkDirectory, "lint", hardened);
         HardenedSnapshot = TakeSnapshot(hardened);
 
@@ -86,6 +91,8 @@ internal sealed class InfraArtifacts
     ];
 
     public const string HardenedAppName = "Voice--Functions_PROD";
+
+    public const string AlertEmail = "oncall@example.com";
 
     /// <summary>main.bicepparam with the given parameters replaced (or appended when absent).</summary>
     private string WriteVariant(string fileName, params (string Name, string Value)[] overrides)
@@ -128,7 +135,7 @@ internal sealed class InfraArtifacts
 
     public Snapshot DeveloperSnapshot { get; }
 
-    /// <summary>vnetEnabled, zoneRedundant, enablePurgeProtection, 4096 MB and <see cref="HardenedAppName"/>.</summary>
+    /// <summary>vnetEnabled, zoneRedundant, enablePurgeProtection, 4096 MB, <see cref="HardenedAppName"/>, an alert receiver and the no-calls alert.</summary>
     public Snapshot HardenedSnapshot { get; }
 
     public BicepResult HardenedParamsLint { get; }
@@ -178,6 +185,14 @@ internal sealed record Snapshot(BicepResult Result, string? Text, JsonObject? Js
 
     public IEnumerable<JsonObject> OfType(string type) =>
         Resources.Where(r => string.Equals((string?)r["type"], type, StringComparison.OrdinalIgnoreCase));
+
+    /// <summary>The one resource of the type whose name starts with the prefix (e.g. the app's identity among two).</summary>
+    public JsonObject Single(string type, string namePrefix)
+    {
+        var matches = OfType(type).Where(r => ((string)r["name"]!).StartsWith(namePrefix, StringComparison.Ordinal)).ToList();
+        Assert.True(matches.Count == 1, $"expected exactly one {type} named {namePrefix}*, found {matches.Count}");
+        return matches[0];
+    }
 
     public JsonObject Single(string type)
     {

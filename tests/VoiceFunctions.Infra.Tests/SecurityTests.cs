@@ -68,7 +68,7 @@ public class SecurityTests
     {
         var vault = Snap.Single("Microsoft.KeyVault/vaults");
         Assert.True((bool?)vault["properties"]!["enableRbacAuthorization"]);
-        var identity = Snap.Single("Microsoft.ManagedIdentity/userAssignedIdentities");
+        var identity = Snap.Single("Microsoft.ManagedIdentity/userAssignedIdentities", "id-voice-");
         var site = Snap.Single("Microsoft.Web/sites");
         Assert.Equal((string?)identity["id"], (string?)site["properties"]!["keyVaultReferenceIdentity"]);
     }
