@@ -1,7 +1,11 @@
-// VoiceFunctions: sipgate AI Flow webhook on Azure Functions Flex Consumption (custom handler).
-// Resource-group scoped: `az deployment group create -g <rg> -f infra/main.bicep -p infra/main.bicepparam`.
-// Local modules only (no br/public registry modules) so the template compiles offline in the tests.
+// VoiceFunctions: sipgate AI Flow webhook on Azure Functions Flex Consumption (.NET 10 isolated worker).
+// Resource-group scoped: `az deployment group create -g <rg> -f infra/main.bicep -p infra/main.bicepparam`,
+// or `azd up` (azure.yaml at the repo root). Local modules only (no br/public registry modules) so the
+// template compiles offline in the tests. Conventions of Azure-Samples/functions-quickstart-dotnet-azd:
+// names from abbreviations.json + resourceToken, every role assignment in modules/rbac.bicep.
 targetScope = 'resourceGroup'
+
+import { deploymentContainerName as containerNameFor } from 'naming.bicep'
 
 @minLength(1)
 @maxLength(40)
@@ -11,7 +15,8 @@ param environmentName string
 @description('Azure region (must offer Flex Consumption: `az functionapp list-flexconsumption-locations`).')
 param location string = resourceGroup().location
 
-@description('Optional explicit function app name; empty = func-voice-<token>.')
+@description('Optional explicit function app name (2-60 characters, letters, digits, hyphens); empty = func-voice-<token>.')
+@maxLength(60)
 param functionAppName string = ''
 
 @description('The X-API-TOKEN sipgate AI Flow sends; stored only in Key Vault. At least 16 characters.')
@@ -22,6 +27,9 @@ param apiToken string
 @description('The persona named "default" the app requires.')
 param defaultPersona personaType
 
+@description('NCRONTAB schedule of the RetentionPurge timer (app setting RetentionSchedule, a flat name: the host resolves it in the trigger). Default: daily at 03:00 UTC.')
+param retentionSchedule string = '0 0 3 * * *'
+
 @description('More app settings merged in, e.g. further personas: { "Personas__sales__SystemPrompt": "..." }. Must not contain secrets or connection strings.')
 param extraAppSettings object = {}
 
@@ -30,9 +38,8 @@ param extraAppSettings object = {}
 @maxValue(20)
 param alwaysReadyHttpInstances int = 1
 
-@description('Flex instance memory in MB.')
+@description('Flex instance memory in MB: 2048 or 4096, the sizes every Flex region accepts (512 is not offered here: docs/infra.md).')
 @allowed([
-  512
   2048
   4096
 ])
@@ -43,18 +50,31 @@ param instanceMemoryMB int = 2048
 @maxValue(1000)
 param maximumInstanceCount int = 100
 
-@description('Flex runtime stack; dotnet-isolated ships the .NET runtime the framework-dependent handler needs (docs/infra.md).')
-@allowed([
-  'dotnet-isolated'
-  'custom'
-])
-param runtimeName string = 'dotnet-isolated'
+@description('Private networking: VNet integration (subnet delegated to Microsoft.App/environments), private endpoints + DNS zones for storage blob/table and Key Vault, public network access off on both.')
+param vnetEnabled bool = false
 
-@description('Flex runtime version.')
-param runtimeVersion string = '10.0'
+@description('Zone-redundant Flex plan and ZRS storage (only in regions where Flex offers availability zones; the platform then keeps at least 2 always-ready instances). Cannot be toggled on an existing storage account by redeploying.')
+param zoneRedundant bool = false
+
+@description('Key Vault purge protection; recommended true for production. Irreversible once deployed.')
+param enablePurgeProtection bool = false
 
 @description('Table the app keeps call sessions in.')
 param sessionTableName string = 'VoiceSessions'
+
+@description('E-mail address that receives every alert (action group). Empty = no action group; the alerts deploy silent.')
+param alertEmail string = ''
+
+@description('Table Storage failures (failed calls + steps not stored) per 15 minutes above which to alert.')
+@minValue(0)
+param storageFailureThreshold int = 5
+
+@description('p95 answer time (ms) of the webhook above which to alert; the response budget is 800 ms, sipgate\'s deadline 1 s.')
+@minValue(1)
+param answerP95ThresholdMs int = 800
+
+@description('Alert when no call started during an hour of business time (Mon-Fri 09-17 Europe/Berlin, docs/kql/alert-no-calls-business-hours.kql).')
+param noCallsAlertEnabled bool = false
 
 @description('Optional object id of the deploying user to grant the storage data roles (local runs against the cloud account). Empty = none.')
 param developerPrincipalId string = ''
@@ -94,8 +114,8 @@ var storageAccountName = '${abbrs.storageStorageAccounts}${resourceToken}'
 var applicationInsightsName = '${abbrs.insightsComponents}${resourceToken}'
 var keyVaultName = '${abbrs.keyVaultVaults}${resourceToken}'
 var appName = !empty(functionAppName) ? functionAppName : '${abbrs.webSitesFunctions}voice-${resourceToken}'
-// Flex needs its own package container; name kept within the 63-char container limit.
-var deploymentContainerName = 'app-package-${take(toLower(appName), 32)}-${take(uniqueString(appName, resourceToken), 7)}'
+// Flex needs its own package container; any app name yields a valid container name (naming.bicep).
+var deploymentContainerName = containerNameFor(appName, resourceToken)
 
 var personaSettings = union(
   {
@@ -112,6 +132,13 @@ var personaSettings = union(
 
 resource identity 'Microsoft.ManagedIdentity/userAssignedIdentities@2023-01-31' = {
   name: '${abbrs.managedIdentityUserAssignedIdentities}voice-${resourceToken}'
+  location: location
+  tags: tags
+}
+
+// The log search alert rules query App Insights (local auth off) with this identity; Reader on the component.
+resource alertIdentity 'Microsoft.ManagedIdentity/userAssignedIdentities@2023-01-31' = {
+  name: '${abbrs.managedIdentityUserAssignedIdentities}alerts-${resourceToken}'
   location: location
   tags: tags
 }
@@ -134,6 +161,9 @@ module storage 'modules/storage.bicep' = {
     storageAccountName: storageAccountName
     deploymentContainerName: deploymentContainerName
     sessionTableName: sessionTableName
+    zoneRedundant: zoneRedundant
+    vnetEnabled: vnetEnabled
+    logAnalyticsWorkspaceId: monitoring.outputs.logAnalyticsWorkspaceId
   }
 }
 
@@ -144,6 +174,21 @@ module keyVault 'modules/keyvault.bicep' = {
     tags: tags
     keyVaultName: keyVaultName
     apiToken: apiToken
+    enablePurgeProtection: enablePurgeProtection
+    vnetEnabled: vnetEnabled
+    logAnalyticsWorkspaceId: monitoring.outputs.logAnalyticsWorkspaceId
+  }
+}
+
+module network 'modules/network.bicep' = if (vnetEnabled) {
+  name: 'network'
+  params: {
+    location: location
+    tags: tags
+    vnetName: '${abbrs.networkVirtualNetworks}${resourceToken}'
+    privateEndpointPrefix: '${abbrs.networkPrivateEndpoints}${resourceToken}-'
+    storageAccountId: storage.outputs.storageAccountId
+    keyVaultId: keyVault.outputs.keyVaultId
   }
 }
 
@@ -156,9 +201,18 @@ module rbac 'modules/rbac.bicep' = {
     keyVaultName: keyVaultName
     appPrincipalId: identity.properties.principalId
     appIdentityResourceId: identity.id
+    alertPrincipalId: alertIdentity.properties.principalId
+    alertIdentityResourceId: alertIdentity.id
     developerPrincipalId: developerPrincipalId
     developerPrincipalType: developerPrincipalType
   }
+  // The names above are known before deployment, so nothing implies that the scopes exist yet: without these
+  // the assignments race the storage account, App Insights and Key Vault on a first deployment.
+  dependsOn: [
+    storage
+    monitoring
+    keyVault
+  ]
 }
 
 module functionApp 'modules/functionapp.bicep' = {
@@ -168,6 +222,7 @@ module functionApp 'modules/functionapp.bicep' = {
     tags: tags
     planName: '${abbrs.webServerFarms}${resourceToken}'
     functionAppName: appName
+    serviceName: 'api'
     identityId: identity.id
     identityClientId: identity.properties.clientId
     storageAccountName: storage.outputs.storageAccountName
@@ -175,17 +230,53 @@ module functionApp 'modules/functionapp.bicep' = {
     tableEndpoint: storage.outputs.tableEndpoint
     deploymentContainerName: storage.outputs.deploymentContainerName
     sessionTableName: storage.outputs.sessionTableName
+    retentionSchedule: retentionSchedule
     applicationInsightsConnectionString: monitoring.outputs.applicationInsightsConnectionString
     apiTokenReferenceUri: keyVault.outputs.apiTokenReferenceUri
-    runtimeName: runtimeName
-    runtimeVersion: runtimeVersion
     alwaysReadyHttpInstances: alwaysReadyHttpInstances
     instanceMemoryMB: instanceMemoryMB
     maximumInstanceCount: maximumInstanceCount
+    zoneRedundant: zoneRedundant
+    // Referencing the network module's output also makes the app wait for the private endpoints and DNS links.
+    virtualNetworkSubnetId: vnetEnabled ? network!.outputs.appSubnetId : ''
+    logAnalyticsWorkspaceId: monitoring.outputs.logAnalyticsWorkspaceId
     personaSettings: personaSettings
     extraAppSettings: extraAppSettings
   }
   // The host starts as soon as the site exists: its storage, Key Vault and telemetry roles must be in place first.
+  dependsOn: [
+    rbac
+  ]
+}
+
+module workbook 'modules/workbook.bicep' = {
+  name: 'workbook'
+  params: {
+    location: location
+    tags: tags
+    applicationInsightsName: applicationInsightsName
+    displayName: 'VoiceFunctions operations (${environmentName})'
+  }
+  dependsOn: [
+    monitoring
+  ]
+}
+
+module alerts 'modules/alerts.bicep' = {
+  name: 'alerts'
+  params: {
+    location: location
+    tags: tags
+    applicationInsightsId: monitoring.outputs.applicationInsightsId
+    alertIdentityId: alertIdentity.id
+    rulePrefix: '${abbrs.insightsScheduledQueryRules}${resourceToken}-'
+    actionGroupName: '${abbrs.insightsActionGroups}${resourceToken}'
+    alertEmail: alertEmail
+    storageFailureThreshold: storageFailureThreshold
+    answerP95ThresholdMs: answerP95ThresholdMs
+    noCallsAlertEnabled: noCallsAlertEnabled
+  }
+  // The rules' identity needs its Reader role on App Insights before they first run.
   dependsOn: [
     rbac
   ]

@@ -1,9 +1,11 @@
 // Parameters for infra/main.bicep. The API token is never written here: it is read from the
-// AIFLOW_API_TOKEN environment variable when the file is compiled (az compiles it locally), so
-// export it before `az deployment group create`. See docs/deploy.md.
+// AIFLOW_API_TOKEN environment variable when the file is compiled (az and azd compile it locally), so
+// export it (or `azd env set AIFLOW_API_TOKEN ...`) before deploying. See docs/deploy.md.
+// Every parameter docs/deploy.md tells you to override is listed here with its default.
 using 'main.bicep'
 
-param environmentName = 'voicefunctions'
+// azd sets AZURE_ENV_NAME; with plain az the default applies.
+param environmentName = readEnvironmentVariable('AZURE_ENV_NAME', 'voicefunctions')
 
 param apiToken = readEnvironmentVariable('AIFLOW_API_TOKEN')
 
@@ -17,6 +19,32 @@ param defaultPersona = {
 // Further personas go here, e.g. { Personas__sales__SystemPrompt: '...' }.
 param extraAppSettings = {}
 
+// The retention purge timer, NCRONTAB with seconds (daily at 03:00 UTC).
+param retentionSchedule = '0 0 3 * * *'
+
+// Empty = func-voice-<token>. Any name is turned into a valid deployment container name.
+param functionAppName = ''
+
+// 1 keeps the first call off a cold start; 0 = scale to zero (cheaper, cold starts can exceed sipgate's 1 s).
 param alwaysReadyHttpInstances = 1
+// 2048 or 4096.
 param instanceMemoryMB = 2048
 param maximumInstanceCount = 100
+
+// Private networking (VNet integration, private endpoints for storage and Key Vault, public access off).
+param vnetEnabled = false
+// Zone-redundant plan + ZRS storage, only in regions where Flex offers it; decide before the first deployment.
+param zoneRedundant = false
+// true recommended for production; cannot be turned off again.
+param enablePurgeProtection = false
+
+// Alerts (docs/observability.md#alerts): e-mail receiver (empty = no action group, alerts silent), thresholds,
+// and the optional no-calls-in-business-hours alert.
+param alertEmail = readEnvironmentVariable('VOICEFUNCTIONS_ALERT_EMAIL', '')
+param storageFailureThreshold = 5
+param answerP95ThresholdMs = 800
+param noCallsAlertEnabled = false
+
+// Object id of a user/group/service principal to grant the storage data roles (local runs against the cloud
+// account), e.g. $(az ad signed-in-user show --query id -o tsv); empty = none.
+param developerPrincipalId = readEnvironmentVariable('VOICEFUNCTIONS_DEVELOPER_PRINCIPAL_ID', '')

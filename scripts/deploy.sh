@@ -1,65 +1,89 @@
 #!/usr/bin/env bash
-# Build the VoiceFunctions custom handler for linux-x64 and publish it to an existing Flex Consumption
-# function app (provisioned by infra/main.bicep, see docs/deploy.md).
+# Publish the VoiceFunctions isolated worker to an existing Flex Consumption function app (provisioned by
+# infra/main.bicep, see docs/deploy.md). Or use `azd up` (azure.yaml) for provisioning + deployment in one.
 #
 # Usage:
-#   scripts/deploy.sh <function-app-name>
 #   scripts/deploy.sh --resource-group <rg> [--deployment-name main]   # app name from the Bicep outputs
+#   scripts/deploy.sh <function-app-name>
+#   scripts/deploy.sh --resource-group <rg> --zip                      # alternative: zip deploy (az only)
 #
-# Provision first (once per environment):
-#   export AIFLOW_API_TOKEN="$(openssl rand -hex 24)"
-#   az deployment group create -g <rg> -f infra/main.bicep -p infra/main.bicepparam
+# Default: Core Tools builds and publishes from the project folder (src/VoiceFunctions), where it can read the
+# target framework (net10.0) that Flex checks against functionAppConfig.runtime. --zip: `dotnet publish`, zip
+# the publish folder, `az functionapp deployment source config-zip` (one deploy to /api/publish on Flex).
 set -euo pipefail
 
 usage() {
-  sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'
   exit "${1:-2}"
 }
 
 app=""
 resource_group=""
 deployment_name="main"
+mode="func"
 while [[ $# -gt 0 ]]; do
   case "$1" in
     -g|--resource-group) resource_group="${2:?missing value for $1}"; shift 2 ;;
     -d|--deployment-name) deployment_name="${2:?missing value for $1}"; shift 2 ;;
+    --zip) mode="zip"; shift ;;
     -h|--help) usage 0 ;;
     -*) echo "unknown option: $1" >&2; usage ;;
     *) app="$1"; shift ;;
   esac
 done
 
-for tool in dotnet func; do
-  command -v "$tool" >/dev/null || { echo "error: '$tool' is not on PATH (see docs/deploy.md, prerequisites)" >&2; exit 1; }
-done
+need() {
+  command -v "$1" >/dev/null || { echo "error: '$1' is not on PATH (see docs/deploy.md, prerequisites)" >&2; exit 1; }
+}
+need dotnet
+if [[ "$mode" == "func" ]]; then need func; else need az; need zip; fi
 
 if [[ -z "$app" ]]; then
   [[ -n "$resource_group" ]] || { echo "error: give a function app name or --resource-group" >&2; usage; }
-  command -v az >/dev/null || { echo "error: 'az' is needed to read the deployment outputs" >&2; exit 1; }
+  need az
   # The app name is an output of infra/main.bicep; `az deployment group create -f infra/main.bicep` names the deployment "main".
   app="$(az deployment group show -g "$resource_group" -n "$deployment_name" --query properties.outputs.functionAppName.value -o tsv)"
   [[ -n "$app" ]] || { echo "error: deployment '$deployment_name' in '$resource_group' has no functionAppName output" >&2; exit 1; }
 fi
+if [[ "$mode" == "zip" && -z "$resource_group" ]]; then
+  echo "error: --zip needs --resource-group (az functionapp deployment source config-zip requires it)" >&2
+  exit 2
+fi
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-cd "$repo_root"
+project_dir="$repo_root/src/VoiceFunctions"
 
-publish_dir="artifacts/publish"
-# Start clean so files deleted from the project never linger in the package.
-rm -rf "$publish_dir"
-dotnet publish src/VoiceFunctions -c Release -r linux-x64 --self-contained false -o "$publish_dir"
-
-# The Functions host only starts the handler if host.json (with its customHandler section) is in the package root.
-if ! grep -q '"customHandler"' "$publish_dir/host.json" 2>/dev/null; then
-  echo "error: $publish_dir/host.json with a \"customHandler\" section is missing; the project must copy host.json (and its function.json folders) to the publish output" >&2
+# Flex runs the app as a .NET isolated worker (functionAppConfig.runtime dotnet-isolated 10.0).
+if ! grep -q 'Microsoft.Azure.Functions.Worker' "$project_dir/VoiceFunctions.csproj"; then
+  echo "error: $project_dir/VoiceFunctions.csproj does not reference Microsoft.Azure.Functions.Worker; Flex runs only the isolated worker" >&2
   exit 1
 fi
 
-cd "$publish_dir"
-# --dotnet-isolated matches functionAppConfig.runtime (docs/infra.md); --no-build because this folder is
-# already the publish output (without it func would try to `dotnet build` here and find no project).
-func azure functionapp publish "$app" --dotnet-isolated --no-build
+if [[ "$mode" == "func" ]]; then
+  # From the project folder Core Tools finds VoiceFunctions.csproj, detects net10.0, runs
+  # `dotnet build --configuration release --output bin/publish` and publishes that folder. Publishing a
+  # project-less publish folder with --no-build fails on Flex: no target framework can be detected
+  # (Azure/azure-functions-core-tools#4794). --dotnet-isolated sets the worker runtime without local.settings.json.
+  cd "$project_dir"
+  func azure functionapp publish "$app" --dotnet-isolated
+else
+  publish_dir="$repo_root/artifacts/publish"
+  package="$repo_root/artifacts/voicefunctions.zip"
+  # Start clean so files deleted from the project never linger in the package.
+  rm -rf "$publish_dir" "$package"
+  dotnet publish "$project_dir" -c Release -o "$publish_dir"
+  # The host needs these at the package root to start the isolated worker and index its functions.
+  for f in host.json functions.metadata worker.config.json; do
+    [[ -f "$publish_dir/$f" ]] || { echo "error: $publish_dir/$f is missing; is src/VoiceFunctions an isolated worker project?" >&2; exit 1; }
+  done
+  (cd "$publish_dir" && zip -q -r "$package" .)
+  # On a Flex app az posts the zip to the one-deploy endpoint (/api/publish) with an Entra token.
+  az functionapp deployment source config-zip -g "$resource_group" -n "$app" --src "$package"
+fi
 
+rg="${resource_group:-<resource-group>}"
 echo
 echo "Published $app. Webhook URL: the 'webhookUrl' deployment output + ?code=<function key>, where the key is"
-echo "  az functionapp keys list -n $app -g ${resource_group:-<resource-group>} --query functionKeys.default -o tsv"
+echo "  az functionapp keys list -n $app -g $rg --query functionKeys.default -o tsv"
+echo "Check that the Key Vault reference resolved (status \"Resolved\"; the app refuses to start otherwise):"
+echo "  az rest --method get --url \"\$(az functionapp show -n $app -g $rg --query id -o tsv)/config/configreferences/appsettings/AiFlow__ApiToken?api-version=2023-12-01\""

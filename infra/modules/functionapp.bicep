@@ -1,5 +1,5 @@
-// Flex Consumption (FC1, Linux) plan + function app running the VoiceFunctions custom handler.
-// See docs/infra.md for why the runtime is dotnet-isolated 10.0 and which settings Flex forbids.
+// Flex Consumption (FC1, Linux) plan + function app running VoiceFunctions as a .NET 10 isolated worker.
+// See docs/infra.md for the runtime, the settings and site properties Flex forbids, and the sources.
 
 @description('Azure region.')
 param location string
@@ -12,6 +12,9 @@ param planName string
 
 @description('Function app name (becomes <name>.azurewebsites.net).')
 param functionAppName string
+
+@description('azd service name (azure.yaml `services`); azd finds the app by the azd-service-name tag.')
+param serviceName string
 
 @description('Resource id of the user-assigned identity the app runs as.')
 param identityId string
@@ -40,24 +43,13 @@ param applicationInsightsConnectionString string
 @description('Versionless Key Vault secret URI of the API token.')
 param apiTokenReferenceUri string
 
-@description('Flex runtime stack (docs/infra.md).')
-@allowed([
-  'dotnet-isolated'
-  'custom'
-])
-param runtimeName string
-
-@description('Flex runtime version, e.g. 10.0 for dotnet-isolated.')
-param runtimeVersion string
-
 @description('Always-ready instances for the "http" trigger group (0 = scale to zero, cold starts possible).')
 @minValue(0)
 @maxValue(20)
 param alwaysReadyHttpInstances int
 
-@description('Instance memory in MB.')
+@description('Instance memory in MB (the sizes Flex Consumption documents: 2048, 4096).')
 @allowed([
-  512
   2048
   4096
 ])
@@ -68,8 +60,20 @@ param instanceMemoryMB int
 @maxValue(1000)
 param maximumInstanceCount int
 
+@description('Zone-redundant plan (Flex supports it in some regions; the storage account must be ZRS).')
+param zoneRedundant bool
+
+@description('Subnet (delegated to Microsoft.App/environments) for outbound VNet integration; empty = none.')
+param virtualNetworkSubnetId string
+
+@description('Log Analytics workspace receiving FunctionAppLogs.')
+param logAnalyticsWorkspaceId string
+
 @description('App settings derived from the persona parameters.')
 param personaSettings object
+
+@description('NCRONTAB schedule of the RetentionPurge timer.')
+param retentionSchedule string
 
 @description('Additional app settings (e.g. more personas). Cannot override the settings this template owns.')
 param extraAppSettings object
@@ -86,14 +90,16 @@ resource plan 'Microsoft.Web/serverfarms@2024-11-01' = {
   properties: {
     // Linux.
     reserved: true
+    // With zone redundancy the platform keeps at least 2 always-ready instances per group (billed as such).
+    zoneRedundant: zoneRedundant
   }
 }
 
 resource functionApp 'Microsoft.Web/sites@2024-11-01' = {
   name: functionAppName
   location: location
-  // azd-style service tag so `azd deploy` could find the app later without changes here.
-  tags: union(tags, { 'azd-service-name': 'voicefunctions' })
+  // azd-service-name: `azd deploy` publishes the `api` service of azure.yaml to this app.
+  tags: union(tags, { 'azd-service-name': serviceName })
   kind: 'functionapp,linux'
   identity: {
     type: 'UserAssigned'
@@ -106,11 +112,12 @@ resource functionApp 'Microsoft.Web/sites@2024-11-01' = {
     httpsOnly: true
     // Key Vault references are resolved with the user-assigned identity (there is no system identity).
     keyVaultReferenceIdentity: identityId
+    virtualNetworkSubnetId: empty(virtualNetworkSubnetId) ? null : virtualNetworkSubnetId
+    // Only properties Flex accepts: no ftpsState, alwaysOn, linuxFxVersion, netFrameworkVersion,
+    // functionAppScaleLimit, preWarmedInstanceCount (docs/infra.md, "Forbidden on Flex").
     siteConfig: {
       minTlsVersion: '1.2'
       scmMinTlsVersion: '1.2'
-      ftpsState: 'Disabled'
-      http20Enabled: true
     }
     functionAppConfig: {
       deployment: {
@@ -136,23 +143,17 @@ resource functionApp 'Microsoft.Web/sites@2024-11-01' = {
         instanceMemoryMB: instanceMemoryMB
         maximumInstanceCount: maximumInstanceCount
       }
+      // The isolated worker: on Flex the runtime is chosen here, never by FUNCTIONS_WORKER_RUNTIME.
       runtime: {
-        name: runtimeName
-        version: runtimeVersion
+        name: 'dotnet-isolated'
+        version: '10.0'
       }
     }
   }
 }
 
-// No FTP and no Kudu basic auth: deployments authenticate with Entra ID (az / func use a bearer token).
-resource ftpPolicy 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-11-01' = {
-  parent: functionApp
-  name: 'ftp'
-  properties: {
-    allow: false
-  }
-}
-
+// No Kudu basic auth: `func` and `az` publish to /api/publish with an Entra token. (No "ftp" policy: Flex has no
+// FTP endpoint and Microsoft's Flex samples send neither policy; docs/infra.md.)
 resource scmPolicy 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-11-01' = {
   parent: functionApp
   name: 'scm'
@@ -161,10 +162,11 @@ resource scmPolicy 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-
   }
 }
 
-// The settings the handler reads at start-up (docs/infra.md, "App settings contract"). Listed last in
+// The settings the worker reads at start-up (docs/infra.md, "App settings contract"). Listed last in
 // union() so extraAppSettings can add keys but never replace these.
 var ownedSettings = {
-  // Host storage, identity-based (no AzureWebJobsStorage connection string exists).
+  // Host storage, identity-based (no AzureWebJobsStorage connection string exists): the host's blob leases,
+  // keys and the RetentionPurge timer's schedule monitor live here.
   AzureWebJobsStorage__accountName: storageAccountName
   AzureWebJobsStorage__credential: 'managedidentity'
   AzureWebJobsStorage__clientId: identityClientId
@@ -172,7 +174,11 @@ var ownedSettings = {
   SessionStore__TableServiceUri: tableEndpoint
   SessionStore__ClientId: identityClientId
   SessionStore__TableName: sessionTableName
-  // The secret stays in Key Vault; the app sees the resolved value as configuration.
+  // The retention timer's schedule: the host resolves %RetentionSchedule% in the trigger and refuses the function
+  // without it (a flat name: nested ones are reported not to resolve in trigger expressions on Linux).
+  RetentionSchedule: retentionSchedule
+  // The secret stays in Key Vault; the worker sees the resolved value as configuration (and refuses to start
+  // while the value still reads "@Microsoft.KeyVault(", i.e. the reference did not resolve: docs/deploy.md).
   AiFlow__ApiToken: '@Microsoft.KeyVault(SecretUri=${apiTokenReferenceUri})'
   // Telemetry with Entra auth (App Insights local auth is disabled).
   APPLICATIONINSIGHTS_CONNECTION_STRING: applicationInsightsConnectionString
@@ -186,5 +192,17 @@ resource appSettings 'Microsoft.Web/sites/config@2024-11-01' = {
   properties: union(extraAppSettings, personaSettings, ownedSettings)
 }
 
+resource appLogs 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {
+  scope: functionApp
+  name: 'to-log-analytics'
+  properties: {
+    workspaceId: logAnalyticsWorkspaceId
+    logs: [
+      { category: 'FunctionAppLogs', enabled: true }
+    ]
+  }
+}
+
 output functionAppName string = functionApp.name
+output functionAppId string = functionApp.id
 output defaultHostName string = functionApp.properties.defaultHostName

@@ -19,6 +19,15 @@ param apiToken string
 @description('Name of the secret that stores the API token.')
 param apiTokenSecretName string = 'AiFlow--ApiToken'
 
+@description('Purge protection: recommended for production. Once on it cannot be turned off, and the vault name stays taken for the retention period after deletion.')
+param enablePurgeProtection bool
+
+@description('true: no public network access; the app resolves the reference through a private endpoint (network.bicep).')
+param vnetEnabled bool
+
+@description('Log Analytics workspace receiving the AuditEvent log.')
+param logAnalyticsWorkspaceId string
+
 resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
   name: keyVaultName
   location: location
@@ -32,9 +41,16 @@ resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
     // Authorization via Azure RBAC only (no access policies): rbac.bicep grants Key Vault Secrets User.
     enableRbacAuthorization: true
     enableSoftDelete: true
-    // Short retention and no purge protection so a torn-down test environment can be recreated/purged.
+    // Fixed: retention cannot be changed after the vault is created. 7 days lets a torn-down test environment
+    // be recreated soon; with purge protection on, a deleted vault still cannot be purged before it elapses.
     softDeleteRetentionInDays: 7
-    publicNetworkAccess: 'Enabled'
+    // Key Vault rejects "false" once purge protection was on, so the property is only ever sent as true.
+    enablePurgeProtection: enablePurgeProtection ? true : null
+    publicNetworkAccess: vnetEnabled ? 'Disabled' : 'Enabled'
+    networkAcls: {
+      defaultAction: vnetEnabled ? 'Deny' : 'Allow'
+      bypass: 'AzureServices'
+    }
   }
 }
 
@@ -48,6 +64,19 @@ resource apiTokenSecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
   }
 }
 
+// Who read or changed the secret, and when.
+resource auditLogs 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {
+  scope: vault
+  name: 'to-log-analytics'
+  properties: {
+    workspaceId: logAnalyticsWorkspaceId
+    logs: [
+      { category: 'AuditEvent', enabled: true }
+    ]
+  }
+}
+
 output keyVaultName string = vault.name
+output keyVaultId string = vault.id
 // Versionless URI: the app picks up a rotated token on its next reference refresh.
 output apiTokenReferenceUri string = '${vault.properties.vaultUri}secrets/${apiTokenSecret.name}'

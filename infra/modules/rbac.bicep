@@ -16,6 +16,12 @@ param appPrincipalId string
 @description('Resource id of that identity; known before deployment, so it seeds the role assignment names.')
 param appIdentityResourceId string
 
+@description('principalId of the identity the log search alert rules query with.')
+param alertPrincipalId string
+
+@description('Resource id of that identity (seeds the role assignment name).')
+param alertIdentityResourceId string
+
 @description('Optional object id of a user/group/service principal (e.g. the deploying developer) that gets the same storage data roles for local runs with DefaultAzureCredential. Empty = none.')
 param developerPrincipalId string = ''
 
@@ -37,6 +43,8 @@ var roles = {
   monitoringMetricsPublisher: '3913510d-42f4-4e42-8a64-420c390055eb'
   // Resolving the @Microsoft.KeyVault(...) reference for AiFlow__ApiToken.
   keyVaultSecretsUser: '4633458b-17de-408a-b874-0445c86b69e6'
+  // Log search alert rules run their queries with the alert identity (App Insights local auth is off).
+  reader: 'acdd72a7-3385-48ef-bd42-f606fba81ae7'
 }
 // Storage Queue Data Contributor is deliberately absent: the app has HTTP triggers only, and the
 // Functions host needs queues only for queue/blob triggers or Durable Functions.
@@ -86,6 +94,16 @@ resource appSecretsUser 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.keyVaultSecretsUser)
     principalId: appPrincipalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+resource alertReader 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  scope: applicationInsights
+  name: guid(applicationInsights.id, alertIdentityResourceId, roles.reader)
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.reader)
+    principalId: alertPrincipalId
     principalType: 'ServicePrincipal'
   }
 }

@@ -18,13 +18,14 @@ param deploymentContainerName string
 @description('Table the app stores call sessions in (SessionStore__TableName).')
 param sessionTableName string
 
-@description('Storage redundancy.')
-@allowed([
-  'Standard_LRS'
-  'Standard_ZRS'
-  'Standard_GRS'
-])
-param skuName string = 'Standard_LRS'
+@description('Zone-redundant storage (Standard_ZRS), required when the Flex plan is zone redundant; otherwise Standard_LRS.')
+param zoneRedundant bool
+
+@description('true: no public network access; the app reaches blob and table through private endpoints (network.bicep).')
+param vnetEnabled bool
+
+@description('Log Analytics workspace receiving the blob and table service logs.')
+param logAnalyticsWorkspaceId string
 
 resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' = {
   name: storageAccountName
@@ -32,7 +33,8 @@ resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' = {
   tags: tags
   kind: 'StorageV2'
   sku: {
-    name: skuName
+    // An existing account cannot be switched between LRS and ZRS by redeploying (that is a conversion).
+    name: zoneRedundant ? 'Standard_ZRS' : 'Standard_LRS'
   }
   properties: {
     accessTier: 'Hot'
@@ -43,11 +45,17 @@ resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' = {
     allowSharedKeyAccess: false
     defaultToOAuthAuthentication: true
     allowCrossTenantReplication: false
-    publicNetworkAccess: 'Enabled'
-    networkAcls: {
-      defaultAction: 'Allow'
-      bypass: 'AzureServices'
-    }
+    publicNetworkAccess: vnetEnabled ? 'Disabled' : 'Enabled'
+    // As in Azure-Samples/functions-quickstart-dotnet-azd: closed (no bypass) behind the VNet, open otherwise.
+    networkAcls: vnetEnabled
+      ? {
+          defaultAction: 'Deny'
+          bypass: 'None'
+        }
+      : {
+          defaultAction: 'Allow'
+          bypass: 'AzureServices'
+        }
   }
 }
 
@@ -75,7 +83,39 @@ resource sessionTable 'Microsoft.Storage/storageAccounts/tableServices/tables@20
   name: sessionTableName
 }
 
+var storageLogs = [
+  { category: 'StorageRead', enabled: true }
+  { category: 'StorageWrite', enabled: true }
+  { category: 'StorageDelete', enabled: true }
+]
+
+// Resource logs of the two services the app uses (host blobs + deployment package, session table).
+resource blobDiagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {
+  scope: blobService
+  name: 'to-log-analytics'
+  properties: {
+    workspaceId: logAnalyticsWorkspaceId
+    logs: storageLogs
+    metrics: [
+      { category: 'Transaction', enabled: true }
+    ]
+  }
+}
+
+resource tableDiagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {
+  scope: tableService
+  name: 'to-log-analytics'
+  properties: {
+    workspaceId: logAnalyticsWorkspaceId
+    logs: storageLogs
+    metrics: [
+      { category: 'Transaction', enabled: true }
+    ]
+  }
+}
+
 output storageAccountName string = storage.name
+output storageAccountId string = storage.id
 output blobEndpoint string = storage.properties.primaryEndpoints.blob
 output tableEndpoint string = storage.properties.primaryEndpoints.table
 output deploymentContainerName string = deploymentContainer.name

@@ -41,11 +41,18 @@ public class CompileAndLintTests
     public void Snapshots_evaluate_without_diagnostics()
     {
         var infra = InfraArtifacts.Get();
-        foreach (var snapshot in new[] { infra.DefaultSnapshot, infra.DeveloperSnapshot })
+        foreach (var snapshot in new[] { infra.DefaultSnapshot, infra.DeveloperSnapshot, infra.HardenedSnapshot, infra.ContainerNamesSnapshot })
         {
             Assert.True(snapshot.Result.ExitCode == 0 && snapshot.Json is not null, snapshot.Result.ToString());
             Assert.Empty(snapshot.Json!["diagnostics"]?.AsArray() ?? []);
         }
+    }
+
+    [Fact]
+    public void Hardened_parameters_variant_lints_clean()
+    {
+        var lint = InfraArtifacts.Get().HardenedParamsLint;
+        Assert.True(lint.ExitCode == 0 && string.IsNullOrWhiteSpace(lint.StdErr + lint.StdOut), lint.ToString());
     }
 
     [Fact]

@@ -18,6 +18,7 @@ public class FunctionAppTests
         "SessionStore__TableServiceUri",
         "SessionStore__ClientId",
         "SessionStore__TableName",
+        "RetentionSchedule",
         "AiFlow__ApiToken",
         "Personas__default__SystemPrompt",
         "APPLICATIONINSIGHTS_CONNECTION_STRING",
@@ -37,7 +38,7 @@ public class FunctionAppTests
     {
         var s = Settings;
         var storage = (string)Snap.Single("Microsoft.Storage/storageAccounts")["name"]!;
-        var identity = (string)Snap.Single("Microsoft.ManagedIdentity/userAssignedIdentities")["name"]!;
+        var identity = (string)Snap.Single("Microsoft.ManagedIdentity/userAssignedIdentities", "id-voice-")["name"]!;
         Assert.Equal(storage, (string?)s["AzureWebJobsStorage__accountName"]);
         Assert.Equal("managedidentity", (string?)s["AzureWebJobsStorage__credential"]);
         Assert.False(s.ContainsKey("AzureWebJobsStorage"), "no connection-string host storage");
@@ -100,10 +101,39 @@ public class FunctionAppTests
         }
 
         var siteConfig = Snap.Single("Microsoft.Web/sites")["properties"]!["siteConfig"]!.AsObject();
-        foreach (var prop in new[] { "alwaysOn", "linuxFxVersion", "netFrameworkVersion", "functionAppScaleLimit", "preWarmedInstanceCount", "appSettings" })
+        foreach (var prop in FlexForbiddenSiteConfig.Append("appSettings"))
         {
             Assert.False(siteConfig.ContainsKey(prop), $"siteConfig.{prop} is not for Flex Consumption (or is owned by sites/config)");
         }
+    }
+
+    /// <summary>siteConfig properties Flex Consumption rejects or ignores (docs/infra.md, "Forbidden on Flex").</summary>
+    public static readonly string[] FlexForbiddenSiteConfig =
+        ["alwaysOn", "linuxFxVersion", "netFrameworkVersion", "functionAppScaleLimit", "preWarmedInstanceCount", "ftpsState", "use32BitWorkerProcess", "javaVersion", "powerShellVersion", "nodeVersion", "pythonVersion"];
+
+    [Fact]
+    public void Forbidden_site_properties_listed_in_docs_match_the_tests()
+    {
+        var doc = File.ReadAllText(Path.Combine(BicepCli.InfraDirectory, "..", "docs", "infra.md"));
+        var section = doc[doc.IndexOf("## Forbidden on Flex", StringComparison.Ordinal)..];
+        foreach (var prop in FlexForbiddenSiteConfig)
+        {
+            Assert.Contains($"`{prop}`", section, StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
+    public void Nothing_of_the_custom_handler_remains()
+    {
+        foreach (var (file, text) in InfraArtifacts.Get().CompiledTexts)
+        {
+            Assert.DoesNotContain("customHandler", text, StringComparison.OrdinalIgnoreCase);
+            Assert.DoesNotContain("FUNCTIONS_WORKER_RUNTIME", text, StringComparison.Ordinal);
+            Assert.DoesNotContain("'custom'", text, StringComparison.Ordinal);
+            Assert.DoesNotContain("\"custom\"", text, StringComparison.Ordinal);
+        }
+
+        Assert.Null(InfraArtifacts.Get().CompiledMain!["parameters"]!["runtimeName"]);
     }
 
     [Fact]
@@ -131,7 +161,7 @@ public class FunctionAppTests
     {
         var site = Snap.Single("Microsoft.Web/sites");
         var storage = site["properties"]!["functionAppConfig"]!["deployment"]!["storage"]!;
-        var identity = Snap.Single("Microsoft.ManagedIdentity/userAssignedIdentities");
+        var identity = Snap.Single("Microsoft.ManagedIdentity/userAssignedIdentities", "id-voice-");
         Assert.Equal("blobContainer", (string?)storage["type"]);
         Assert.Equal("UserAssignedIdentity", (string?)storage["authentication"]!["type"]);
         Assert.Equal((string?)identity["id"], (string?)storage["authentication"]!["userAssignedIdentityResourceId"]);

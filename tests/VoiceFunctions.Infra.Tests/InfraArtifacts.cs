@@ -17,12 +17,15 @@ internal sealed class InfraArtifacts
 
     private InfraArtifacts()
     {
-        WorkDirectory = Path.Combine(Path.GetTempPath(), "voicefunctions-infra-" + Guid.NewGuid().ToString("N"));
+        // Scratch copy of infra/ plus docs/kql (the workbook and alerts load their queries with loadTextContent('../../docs/kql/…')).
+        var root = Path.Combine(Path.GetTempPath(), "voicefunctions-infra-" + Guid.NewGuid().ToString("N"));
+        WorkDirectory = Path.Combine(root, "infra");
         CopyDirectory(BicepCli.InfraDirectory, WorkDirectory);
+        CopyDirectory(Path.Combine(BicepCli.InfraDirectory, "..", "docs", "kql"), Path.Combine(root, "docs", "kql"));
         // Scratch copy only; remove it when the test process ends.
         AppDomain.CurrentDomain.ProcessExit += (_, _) =>
         {
-            try { Directory.Delete(WorkDirectory, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+            try { Directory.Delete(root, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
         };
         TemplateFiles = Directory.GetFiles(WorkDirectory, "*.bicep", SearchOption.AllDirectories)
             .Select(f => Path.GetRelativePath(WorkDirectory, f))
@@ -44,10 +47,65 @@ internal sealed class InfraArtifacts
         DefaultSnapshot = TakeSnapshot("main.bicepparam");
 
         // Same parameters plus a developer principal, to prove the optional role grants.
-        var withDeveloper = File.ReadAllText(Path.Combine(WorkDirectory, "main.bicepparam"))
-            + $"\nparam developerPrincipalId = '{DeveloperPrincipalId}'\n";
-        File.WriteAllText(Path.Combine(WorkDirectory, "developer.bicepparam"), withDeveloper);
-        DeveloperSnapshot = TakeSnapshot("developer.bicepparam");
+        DeveloperSnapshot = TakeSnapshot(WriteVariant("developer.bicepparam", ("developerPrincipalId", $"'{DeveloperPrincipalId}'")));
+
+        // The production-style variant: VNet, zone redundancy, purge protection and a user-supplied app name
+        // that is not a valid container name as it stands.
+        var hardened = WriteVariant(
+            "hardened.bicepparam",
+            ("vnetEnabled", "true"),
+            ("zoneRedundant", "true"),
+            ("enablePurgeProtection", "true"),
+            ("functionAppName", $"'{HardenedAppName}'"),
+            ("instanceMemoryMB", "4096"),
+            ("alertEmail", $"'{AlertEmail}'"),
+            ("noCallsAlertEnabled", "true"));
+        HardenedParamsLint = BicepCli.Run(WorkDirectory, "lint", hardened);
+        HardenedSnapshot = TakeSnapshot(hardened);
+
+        // naming.bicep's container-name function evaluated over many app names in one snapshot.
+        File.WriteAllText(
+            Path.Combine(WorkDirectory, "names.test.bicep"),
+            "import { deploymentContainerName } from 'naming.bicep'\nparam names array\noutput containers array = [for n in names: deploymentContainerName(n, 'seed')]\n");
+        var names = string.Join(", ", ContainerNameInputs.Select(n => "'" + n.Replace("\\", "\\\\").Replace("'", "\\'") + "'"));
+        File.WriteAllText(Path.Combine(WorkDirectory, "names.test.bicepparam"), $"using 'names.test.bicep'\nparam names = [{names}]\n");
+        ContainerNamesSnapshot = TakeSnapshot("names.test.bicepparam");
+    }
+
+    /// <summary>Function app names that are awkward as storage container names (case, runs of hyphens, symbols, length).</summary>
+    public static readonly string[] ContainerNameInputs =
+    [
+        "func-voice-abc123",
+        "VoiceFunctions",
+        "My--App",
+        "a---b----c",
+        "-leading-and-trailing-",
+        "x",
+        "12",
+        "under_score.dot",
+        "Ünïcödé-Äpp",
+        "ends-with-hyphen-at-thirty-two--x",
+        "UPPER-CASE-NAME-THAT-IS-VERY-LONG-AND-KEEPS-GOING-ON-AND-ON-1234",
+        new string('-', 60),
+        "a-" + new string('b', 29) + "-------c",
+    ];
+
+    public const string HardenedAppName = "Voice--Functions_PROD";
+
+    public const string AlertEmail = "oncall@example.com";
+
+    /// <summary>main.bicepparam with the given parameters replaced (or appended when absent).</summary>
+    private string WriteVariant(string fileName, params (string Name, string Value)[] overrides)
+    {
+        var text = File.ReadAllText(Path.Combine(WorkDirectory, "main.bicepparam"));
+        foreach (var (name, value) in overrides)
+        {
+            var pattern = new System.Text.RegularExpressions.Regex($@"^param {name} = .*$", System.Text.RegularExpressions.RegexOptions.Multiline);
+            text = pattern.IsMatch(text) ? pattern.Replace(text, $"param {name} = {value}") : text + $"\nparam {name} = {value}\n";
+        }
+
+        File.WriteAllText(Path.Combine(WorkDirectory, fileName), text);
+        return fileName;
     }
 
     public static InfraArtifacts Get()
@@ -76,6 +134,14 @@ internal sealed class InfraArtifacts
     public Snapshot DefaultSnapshot { get; }
 
     public Snapshot DeveloperSnapshot { get; }
+
+    /// <summary>vnetEnabled, zoneRedundant, enablePurgeProtection, 4096 MB, <see cref="HardenedAppName"/>, an alert receiver and the no-calls alert.</summary>
+    public Snapshot HardenedSnapshot { get; }
+
+    public BicepResult HardenedParamsLint { get; }
+
+    /// <summary>Outputs "containers": the container name for each of <see cref="ContainerNameInputs"/>.</summary>
+    public Snapshot ContainerNamesSnapshot { get; }
 
     private Snapshot TakeSnapshot(string paramsFile)
     {
@@ -119,6 +185,14 @@ internal sealed record Snapshot(BicepResult Result, string? Text, JsonObject? Js
 
     public IEnumerable<JsonObject> OfType(string type) =>
         Resources.Where(r => string.Equals((string?)r["type"], type, StringComparison.OrdinalIgnoreCase));
+
+    /// <summary>The one resource of the type whose name starts with the prefix (e.g. the app's identity among two).</summary>
+    public JsonObject Single(string type, string namePrefix)
+    {
+        var matches = OfType(type).Where(r => ((string)r["name"]!).StartsWith(namePrefix, StringComparison.Ordinal)).ToList();
+        Assert.True(matches.Count == 1, $"expected exactly one {type} named {namePrefix}*, found {matches.Count}");
+        return matches[0];
+    }
 
     public JsonObject Single(string type)
     {

@@ -9,6 +9,7 @@ public class RoleAssignmentTests
     private const string TableDataContributor = "0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3";
     private const string MetricsPublisher = "3913510d-42f4-4e42-8a64-420c390055eb";
     private const string SecretsUser = "4633458b-17de-408a-b874-0445c86b69e6";
+    private const string Reader = "acdd72a7-3385-48ef-bd42-f606fba81ae7";
 
     private static (string Role, string Scope, string Principal, string Name)[] Assignments(Snapshot snapshot) =>
         snapshot.OfType("Microsoft.Authorization/roleAssignments")
@@ -25,7 +26,8 @@ public class RoleAssignmentTests
     public void App_identity_gets_exactly_the_roles_the_host_and_app_need_on_the_right_scopes()
     {
         var snap = InfraArtifacts.Get().DefaultSnapshot;
-        var assignments = Assignments(snap);
+        var identity = (string)snap.Single("Microsoft.ManagedIdentity/userAssignedIdentities", "id-voice-")["name"]!;
+        var assignments = Assignments(snap).Where(a => a.Principal.Contains($"userAssignedIdentities/{identity}'", StringComparison.Ordinal)).ToArray();
         var storage = IdOf(snap, "Microsoft.Storage/storageAccounts");
         var insights = IdOf(snap, "Microsoft.Insights/components");
         var vault = IdOf(snap, "Microsoft.KeyVault/vaults");
@@ -38,11 +40,14 @@ public class RoleAssignmentTests
         };
         Assert.Equal(expected.Order(), assignments.Select(a => (a.Role, a.Scope)).Order());
 
-        // All for the function app's user-assigned identity, as a service principal.
-        var identity = (string)snap.Single("Microsoft.ManagedIdentity/userAssignedIdentities")["name"]!;
-        Assert.All(assignments, a => Assert.Contains($"userAssignedIdentities/{identity}'", a.Principal, StringComparison.Ordinal));
+        // All for managed identities (service principals): the app's four above and the alert rules' Reader on App Insights.
         Assert.All(snap.OfType("Microsoft.Authorization/roleAssignments"),
             r => Assert.Equal("ServicePrincipal", (string?)r["properties"]!["principalType"]));
+        var alertIdentity = (string)snap.Single("Microsoft.ManagedIdentity/userAssignedIdentities", "id-alerts-")["name"]!;
+        var others = Assignments(snap).Except(assignments).ToArray();
+        var alert = Assert.Single(others);
+        Assert.Equal((Reader, insights), (alert.Role, alert.Scope));
+        Assert.Contains($"userAssignedIdentities/{alertIdentity}'", alert.Principal, StringComparison.Ordinal);
     }
 
     [Fact]

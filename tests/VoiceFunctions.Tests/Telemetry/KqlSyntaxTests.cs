@@ -6,7 +6,9 @@ namespace VoiceFunctions.Tests.Telemetry;
 /// <summary>
 /// Every query in docs/kql parses with Microsoft's Kusto.Language parser (its JavaScript build, npm
 /// @kusto/language-service-next, pinned in tests/kql/package-lock.json; no NuGet build of it is served here).
-/// Syntax only: there is no Application Insights schema offline, so table and column names are not checked.
+/// Syntax only here; tests/VoiceFunctions.Infra.Tests/MonitoringTests.cs analyses the same files (and the workbook and
+/// alert queries as deployed) against a schema of the Application Insights tables (tests/kql/appinsights-schema.json),
+/// so misspelt table and column names fail there.
 /// </summary>
 public sealed class KqlSyntaxTests
 {
