@@ -82,6 +82,53 @@ public sealed class TelemetryTests(Azurite azurite)
         Assert.DoesNotContain("talk to a human", capture.Raw, StringComparison.Ordinal);
     }
 
+    /// <summary>
+    /// What docs/kql/call-timeline.kql (the workbook's call timeline) needs, on the records of one whole call with an
+    /// escalation: the operations found by <c>SessionId</c> on requests and custom events hold every record of the
+    /// call; events carry EventType and Seq, mode changes From/To and Reason, requests their duration and EventType.
+    /// </summary>
+    [Fact]
+    public async Task The_call_timeline_query_finds_everything_it_shows_for_one_call()
+    {
+        await using var capture = new IngestionCapture();
+        var id = CallClient.NewSessionId();
+        await PlayCallAsync(capture.Settings, id);
+        await capture.WaitForAsync(all => all.Count(e => (string?)e["data"]?["baseType"] == "EventData" && Dim(e, "SessionId") == id) >= 7, TimeSpan.FromSeconds(10));
+
+        // let operations = union requests, customEvents | where SessionId == sessionId | distinct operation_Id
+        var operations = capture.Envelopes
+            .Where(e => (string?)e["data"]?["baseType"] is "RequestData" or "EventData" && Dim(e, "SessionId") == id)
+            .Select(OperationId).ToHashSet();
+        var timeline = capture.Envelopes.Where(e => operations.Contains(OperationId(e))).ToList();
+
+        Assert.Equal(4, operations.Count); // one per event of the call
+        var requests = timeline.Where(e => (string?)e["data"]!["baseType"] == "RequestData").ToList();
+        Assert.Equal(4, requests.Count);
+        Assert.All(requests, r =>
+        {
+            Assert.NotNull(Dim(r, "EventType"));
+            Assert.True(TimeSpan.TryParse((string?)r["data"]!["baseData"]!["duration"], System.Globalization.CultureInfo.InvariantCulture, out _), "request duration");
+        });
+        var events = timeline.Where(e => (string?)e["data"]!["baseType"] == "EventData").ToList();
+        Assert.All(events, e =>
+        {
+            Assert.True(long.TryParse(Dim(e, "Seq"), System.Globalization.CultureInfo.InvariantCulture, out _), "Seq");
+            Assert.NotNull(Dim(e, "EventType"));
+            Assert.NotNull(e["time"]);
+        });
+        var names = events.Select(e => (string?)e["data"]!["baseData"]!["name"]).ToList();
+        Assert.Contains("Escalation", names);
+        var modeChanges = events.Where(e => (string?)e["data"]!["baseData"]!["name"] == "ModeChanged").ToList();
+        Assert.Equal(2, modeChanges.Count);
+        Assert.All(modeChanges, m =>
+        {
+            Assert.NotNull(Dim(m, "To"));
+            Assert.NotNull(Dim(m, "Reason"));
+        });
+        Assert.Contains(modeChanges, m => Dim(m, "From") == "voice_to_voice" && Dim(m, "To") == "pipeline");
+        Assert.Contains(timeline, e => (string?)e["data"]!["baseType"] == "RemoteDependencyData"); // the Table calls of the call
+    }
+
     [Fact]
     public async Task The_transcript_is_sent_only_when_enabled()
     {
