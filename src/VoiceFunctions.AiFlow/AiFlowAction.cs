@@ -11,6 +11,8 @@ namespace VoiceFunctions.AiFlow;
 [JsonDerivedType(typeof(HangupAction), ActionTypes.Hangup)]
 [JsonDerivedType(typeof(TransferAction), ActionTypes.Transfer)]
 [JsonDerivedType(typeof(BargeInAction), ActionTypes.BargeIn)]
+[JsonDerivedType(typeof(MixAudioAction), ActionTypes.MixAudio)]
+[JsonDerivedType(typeof(SendSmsAction), ActionTypes.SendSms)]
 public abstract record AiFlowAction
 {
     protected AiFlowAction(string type) => Type = type;
@@ -19,7 +21,9 @@ public abstract record AiFlowAction
     [JsonIgnore]
     public string Type { get; }
 
+    /// <summary>The <c>session.id</c> of the event being answered.</summary>
     [JsonPropertyName("session_id")]
+    [JsonPropertyOrder(-1)]
     public required string SessionId { get; init; }
 }
 
@@ -58,6 +62,7 @@ public sealed record ConfigureTranscriptionAction() : AiFlowAction(ActionTypes.C
     public VadSettings? Vad { get; init; }
 }
 
+/// <summary>Speaks a line with the pipeline's text-to-speech (in voice-to-voice mode: an instruction to the model).</summary>
 public sealed record SpeakAction() : AiFlowAction(ActionTypes.Speak)
 {
     /// <summary>Exactly one of <see cref="Text"/> and <see cref="Ssml"/>.</summary>
@@ -73,6 +78,10 @@ public sealed record SpeakAction() : AiFlowAction(ActionTypes.Speak)
     [JsonPropertyName("barge_in")]
     public BargeInSettings? BargeIn { get; init; }
 
+    /// <summary>
+    /// Seconds to wait for the caller after the line before a <c>user_input_timeout</c> event; fractions allowed.
+    /// 0 (or leaving it out) means no timeout.
+    /// </summary>
     [JsonPropertyName("user_input_timeout_seconds")]
     public double? UserInputTimeoutSeconds { get; init; }
 
@@ -111,15 +120,51 @@ public sealed record TransferAction() : AiFlowAction(ActionTypes.Transfer)
 /// <summary>Stops current playback.</summary>
 public sealed record BargeInAction() : AiFlowAction(ActionTypes.BargeIn);
 
+/// <summary>
+/// Starts, changes or stops a background sound loop mixed under the call (e.g. office noise or hold music).
+/// </summary>
+public sealed record MixAudioAction() : AiFlowAction(ActionTypes.MixAudio)
+{
+    /// <summary>Base64 WAV in the same format as <see cref="AudioAction.Audio"/>; required unless <see cref="Stop"/> is true.</summary>
+    [JsonPropertyName("audio")]
+    public string? Audio { get; init; }
+
+    /// <summary>0.0-1.0; the platform's default is 0.5.</summary>
+    [JsonPropertyName("volume")]
+    public double? Volume { get; init; }
+
+    /// <summary>True stops the background sound; no <see cref="Audio"/> needed then.</summary>
+    [JsonPropertyName("stop")]
+    public bool? Stop { get; init; }
+}
+
+/// <summary>
+/// Sends an SMS to a phone number (enabled per account after review by sipgate). A failure comes back as
+/// the event <see cref="SmsFailedEvent"/>.
+/// </summary>
+public sealed record SendSmsAction() : AiFlowAction(ActionTypes.SendSms)
+{
+    /// <summary>The recipient in E.164 digits, e.g. "4915112345678"; a leading "+" is stripped by the platform.</summary>
+    [JsonPropertyName("phone_number")]
+    public required string PhoneNumber { get; init; }
+
+    /// <summary>The text of the SMS.</summary>
+    [JsonPropertyName("message")]
+    public required string Message { get; init; }
+}
+
+/// <summary>Which text-to-speech engine speaks a <see cref="SpeakAction"/>; omitted, the flow's default speaks.</summary>
 public sealed record TtsSettings
 {
     /// <summary>"azure" or "eleven_labs".</summary>
     [JsonPropertyName("provider")]
     public required string Provider { get; init; }
 
+    /// <summary>Azure only, optional: a BCP-47 tag such as "de-DE".</summary>
     [JsonPropertyName("language")]
     public string? Language { get; init; }
 
+    /// <summary>Optional: an Azure voice name (e.g. "en-US-JennyNeural") or an ElevenLabs voice id.</summary>
     [JsonPropertyName("voice")]
     public string? Voice { get; init; }
 }
@@ -137,8 +182,13 @@ public sealed record BargeInSettings
     public int? AllowAfterMs { get; init; }
 }
 
+/// <summary>Voice activity detection: when the caller's turn counts as finished.</summary>
 public sealed record VadSettings
 {
+    /// <summary>
+    /// Silence that ends the caller's turn, in milliseconds; 150-2000 recommended. The platform ignores an
+    /// invalid value and processes the rest of the action.
+    /// </summary>
     [JsonPropertyName("end_of_turn_silence_ms")]
     public int? EndOfTurnSilenceMs { get; init; }
 }

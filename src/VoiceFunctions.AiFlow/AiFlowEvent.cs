@@ -37,12 +37,13 @@ public sealed record AssistantSpeakEvent() : AiFlowEvent(EventTypes.AssistantSpe
     [JsonPropertyName("ssml")]
     public string? Ssml { get; init; }
 
+    /// <summary>How long the line took to speak, in milliseconds: a JSON number (fractions and exponents allowed).</summary>
     [JsonPropertyName("duration_ms")]
     public double? DurationMs { get; init; }
 
-    /// <summary>Unix time in milliseconds.</summary>
+    /// <summary>Unix time in milliseconds: documented as "number", so a fraction or an exponent is read, not refused.</summary>
     [JsonPropertyName("speech_started_at")]
-    public long? SpeechStartedAt { get; init; }
+    public double? SpeechStartedAt { get; init; }
 }
 
 public sealed record AssistantSpeechEndedEvent() : AiFlowEvent(EventTypes.AssistantSpeechEnded);
@@ -56,9 +57,30 @@ public sealed record DtmfReceivedEvent() : AiFlowEvent(EventTypes.DtmfReceived)
     public required string Digit { get; init; }
 }
 
+/// <summary>The call is over; no action may follow. Never refused over its optional fields.</summary>
 public sealed record SessionEndEvent() : AiFlowEvent(EventTypes.SessionEnd)
 {
-    /// <summary>Seen in sipgate's flow-io, not documented upstream.</summary>
+    /// <summary>
+    /// Why the call ended. Seen in sipgate's flow-io, not documented upstream: read when it is a string,
+    /// ignored (null) when it is anything else.
+    /// </summary>
+    [JsonPropertyName("reason")]
+    [JsonConverter(typeof(OptionalStringConverter))]
+    public string? Reason { get; init; }
+
+    /// <summary>
+    /// When the call ended, as sent. Not documented upstream (flow-io types it as a string, numbers are seen too):
+    /// a string or a number is kept as text, anything else is ignored.
+    /// </summary>
+    [JsonPropertyName("timestamp")]
+    [JsonConverter(typeof(OptionalTextConverter))]
+    public string? Timestamp { get; init; }
+}
+
+/// <summary>A <c>send_sms</c> action failed (the SMS was not sent).</summary>
+public sealed record SmsFailedEvent() : AiFlowEvent(EventTypes.SmsFailed)
+{
+    /// <summary>Why the SMS failed, as the platform words it.</summary>
     [JsonPropertyName("reason")]
     public string? Reason { get; init; }
 }

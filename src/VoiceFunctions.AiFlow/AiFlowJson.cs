@@ -47,6 +47,7 @@ public static class AiFlowJson
             SessionEndEvent e => JsonSerializer.Serialize(e, Context.SessionEndEvent),
             UserSpeechStartedEvent e => JsonSerializer.Serialize(e, Context.UserSpeechStartedEvent),
             UserBargeInEvent e => JsonSerializer.Serialize(e, Context.UserBargeInEvent),
+            SmsFailedEvent e => JsonSerializer.Serialize(e, Context.SmsFailedEvent),
             UnknownEvent e => $"{{\"type\":{JsonSerializer.Serialize(e.Type, Context.String)},\"session\":{JsonSerializer.Serialize(e.Session, Context.AiFlowSession)}}}",
             _ => throw new ArgumentException($"Unsupported event {evt.GetType().Name}.", nameof(evt)),
         };

@@ -17,6 +17,7 @@ namespace VoiceFunctions.AiFlow;
 [JsonSerializable(typeof(SessionEndEvent))]
 [JsonSerializable(typeof(UserSpeechStartedEvent))]
 [JsonSerializable(typeof(UserBargeInEvent))]
+[JsonSerializable(typeof(SmsFailedEvent))]
 [JsonSerializable(typeof(AiFlowSession))]
 [JsonSerializable(typeof(string))]
 [JsonSerializable(typeof(AiFlowAction))]

@@ -12,6 +12,7 @@ public static class EventTypes
     public const string SessionEnd = "session_end";
     public const string UserSpeechStarted = "user_speech_started";
     public const string UserBargeIn = "user_barge_in";
+    public const string SmsFailed = "sms_failed";
 }
 
 /// <summary>The documented values of an action's <c>type</c>.</summary>
@@ -24,4 +25,6 @@ public static class ActionTypes
     public const string Hangup = "hangup";
     public const string Transfer = "transfer";
     public const string BargeIn = "barge_in";
+    public const string MixAudio = "mix_audio";
+    public const string SendSms = "send_sms";
 }
