@@ -5,6 +5,8 @@ namespace VoiceFunctions.AiFlow;
 /// (do not send it); <see cref="Warnings"/> are values the platform ignores or the docs do not settle (send
 /// the action, log the warning). An answer is never dropped over a warning: a dropped answer is a silent caller.
 /// </summary>
+/// <param name="Errors">What the platform would refuse: do not send the action.</param>
+/// <param name="Warnings">What the platform ignores or the docs leave open: send the action, and log these.</param>
 public sealed record ActionValidation(IReadOnlyList<string> Errors, IReadOnlyList<string> Warnings)
 {
     /// <summary>True when the action may be sent (warnings allowed).</summary>
@@ -17,16 +19,32 @@ public sealed record ActionValidation(IReadOnlyList<string> Errors, IReadOnlyLis
 /// </summary>
 public static class ActionValidator
 {
+    /// <summary>The documented <c>configure_transcription.provider</c> values.</summary>
     public static readonly IReadOnlySet<string> TranscriptionProviders = new HashSet<string>(StringComparer.Ordinal) { "AZURE", "DEEPGRAM", "ELEVEN_LABS" };
+    /// <summary>The documented <c>speak.tts.provider</c> values.</summary>
     public static readonly IReadOnlySet<string> TtsProviders = new HashSet<string>(StringComparer.Ordinal) { "azure", "eleven_labs" };
+    /// <summary>The documented <c>barge_in.strategy</c> values.</summary>
     public static readonly IReadOnlySet<string> BargeInStrategies = new HashSet<string>(StringComparer.Ordinal) { "none", "manual", "minimum_characters", "immediate" };
 
+    /// <summary>Lowest <c>configure_voice_to_voice.temperature</c>.</summary>
     public const double MinTemperature = 0;
+
+    /// <summary>Highest <c>configure_voice_to_voice.temperature</c>.</summary>
     public const double MaxTemperature = 2;
+
+    /// <summary>Most entries of <c>configure_transcription.languages</c>.</summary>
     public const int MaxTranscriptionLanguages = 4;
+
+    /// <summary>Most entries of <c>configure_transcription.custom_vocabulary</c>.</summary>
     public const int MaxCustomVocabularyEntries = 100;
+
+    /// <summary>Longest entry of <c>configure_transcription.custom_vocabulary</c>, in characters.</summary>
     public const int MaxCustomVocabularyEntryLength = 200;
+
+    /// <summary>Shortest <c>transfer.timeout</c>, in seconds.</summary>
     public const int MinTransferTimeoutSeconds = 5;
+
+    /// <summary>Longest <c>transfer.timeout</c>, in seconds.</summary>
     public const int MaxTransferTimeoutSeconds = 120;
 
     /// <summary>The documented recommendation for <see cref="VadSettings.EndOfTurnSilenceMs"/>; outside it is a warning.</summary>
@@ -35,13 +53,18 @@ public static class ActionValidator
     /// <summary>The documented recommendation for <see cref="VadSettings.EndOfTurnSilenceMs"/>; outside it is a warning.</summary>
     public const int MaxRecommendedEndOfTurnSilenceMs = 2000;
 
+    /// <summary>Lowest <c>mix_audio.volume</c>.</summary>
     public const double MinMixVolume = 0;
+
+    /// <summary>Highest <c>mix_audio.volume</c>.</summary>
     public const double MaxMixVolume = 1;
 
     /// <summary>The errors of <paramref name="action"/> (what the platform would refuse); empty when it may be sent.</summary>
+    /// <param name="action">The action to check.</param>
     public static IReadOnlyList<string> Validate(AiFlowAction action) => Check(action).Errors;
 
     /// <summary>Errors (do not send) and warnings (send, and log) of <paramref name="action"/>.</summary>
+    /// <param name="action">The action to check.</param>
     public static ActionValidation Check(AiFlowAction action)
     {
         ArgumentNullException.ThrowIfNull(action);
@@ -173,6 +196,10 @@ public static class ActionValidator
     }
 
     /// <summary>Shared with configuration validation so a persona is judged by the same rules as the action it yields.</summary>
+    /// <param name="provider">The provider, or null for the platform default.</param>
+    /// <param name="languages">The languages, or null for the provider default.</param>
+    /// <param name="vocabulary">The custom vocabulary, or null for none.</param>
+    /// <param name="errors">Receives one message per problem.</param>
     public static void ValidateTranscription(string? provider, IReadOnlyList<string>? languages, IReadOnlyList<string>? vocabulary, List<string> errors)
     {
         ArgumentNullException.ThrowIfNull(errors);
@@ -205,6 +232,8 @@ public static class ActionValidator
     /// The platform ignores an invalid <c>vad</c> and processes the rest of the action, so a bad value is a
     /// warning, never a reason to drop the answer. Shared with configuration validation.
     /// </summary>
+    /// <param name="vad">The vad settings, or null for none.</param>
+    /// <param name="warnings">Receives one message per problem.</param>
     public static void ValidateVad(VadSettings? vad, List<string> warnings)
     {
         ArgumentNullException.ThrowIfNull(warnings);
@@ -215,6 +244,7 @@ public static class ActionValidator
     }
 
     /// <summary>A BCP-47-shaped tag: letters, digits and hyphens, starting with a 2-8 letter language subtag.</summary>
+    /// <param name="tag">The tag to check.</param>
     public static bool IsLanguageTag(string? tag)
     {
         if (string.IsNullOrEmpty(tag) || tag.Length > 35)
@@ -228,6 +258,7 @@ public static class ActionValidator
     }
 
     /// <summary>E.164: up to 15 digits, optionally after one leading "+" (which the platform strips).</summary>
+    /// <param name="number">The number to check.</param>
     public static bool IsE164Digits(string? number)
     {
         if (string.IsNullOrEmpty(number))

@@ -15,7 +15,9 @@ namespace VoiceFunctions.AiFlow;
 [JsonDerivedType(typeof(SendSmsAction), ActionTypes.SendSms)]
 public abstract record AiFlowAction
 {
-    protected AiFlowAction(string type) => Type = type;
+    /// <summary>Only the action records of this library derive from it: the wire format knows no others.</summary>
+    /// <param name="type">The wire <c>type</c> (<see cref="ActionTypes"/>).</param>
+    private protected AiFlowAction(string type) => Type = type;
 
     /// <summary>The wire <c>type</c>; written by the polymorphism metadata, so not a JSON property itself.</summary>
     [JsonIgnore]
@@ -30,9 +32,11 @@ public abstract record AiFlowAction
 /// <summary>Hands the call to a speech-to-speech model (preview; gated per account).</summary>
 public sealed record ConfigureVoiceToVoiceAction() : AiFlowAction(ActionTypes.ConfigureVoiceToVoice)
 {
+    /// <summary>Required: who the model is and how it behaves.</summary>
     [JsonPropertyName("system_prompt")]
     public required string SystemPrompt { get; init; }
 
+    /// <summary>Spoken (as guidance, wording may vary) 1-2 s after the session is ready; omit for silence.</summary>
     [JsonPropertyName("greeting")]
     public string? Greeting { get; init; }
 
@@ -40,6 +44,7 @@ public sealed record ConfigureVoiceToVoiceAction() : AiFlowAction(ActionTypes.Co
     [JsonPropertyName("temperature")]
     public double? Temperature { get; init; }
 
+    /// <summary>A response language hint such as "de" or "en".</summary>
     [JsonPropertyName("language")]
     public string? Language { get; init; }
 }
@@ -55,9 +60,11 @@ public sealed record ConfigureTranscriptionAction() : AiFlowAction(ActionTypes.C
     [JsonPropertyName("languages")]
     public IReadOnlyList<string>? Languages { get; init; }
 
+    /// <summary>Words the transcriber should expect: at most 100 entries of at most 200 characters.</summary>
     [JsonPropertyName("custom_vocabulary")]
     public IReadOnlyList<string>? CustomVocabulary { get; init; }
 
+    /// <summary>Voice activity detection.</summary>
     [JsonPropertyName("vad")]
     public VadSettings? Vad { get; init; }
 }
@@ -69,12 +76,15 @@ public sealed record SpeakAction() : AiFlowAction(ActionTypes.Speak)
     [JsonPropertyName("text")]
     public string? Text { get; init; }
 
+    /// <summary>SSML to speak instead of <see cref="Text"/>.</summary>
     [JsonPropertyName("ssml")]
     public string? Ssml { get; init; }
 
+    /// <summary>The text-to-speech engine; omitted, the flow's default.</summary>
     [JsonPropertyName("tts")]
     public TtsSettings? Tts { get; init; }
 
+    /// <summary>Whether and when the caller may interrupt the line; <c>{strategy: "none"}</c> protects it.</summary>
     [JsonPropertyName("barge_in")]
     public BargeInSettings? BargeIn { get; init; }
 
@@ -85,30 +95,38 @@ public sealed record SpeakAction() : AiFlowAction(ActionTypes.Speak)
     [JsonPropertyName("user_input_timeout_seconds")]
     public double? UserInputTimeoutSeconds { get; init; }
 
+    /// <summary>Voice activity detection for the caller's answer to this line.</summary>
     [JsonPropertyName("vad")]
     public VadSettings? Vad { get; init; }
 }
 
+/// <summary>Plays a WAV recording to the caller.</summary>
 public sealed record AudioAction() : AiFlowAction(ActionTypes.Audio)
 {
     /// <summary>Base64 WAV, mono 16-bit PCM.</summary>
     [JsonPropertyName("audio")]
     public required string Audio { get; init; }
 
+    /// <summary>Whether and when the caller may interrupt the recording.</summary>
     [JsonPropertyName("barge_in")]
     public BargeInSettings? BargeIn { get; init; }
 }
 
+/// <summary>Ends the call.</summary>
 public sealed record HangupAction() : AiFlowAction(ActionTypes.Hangup);
 
+/// <summary>Transfers the call to a phone number (e.g. a human agent).</summary>
 public sealed record TransferAction() : AiFlowAction(ActionTypes.Transfer)
 {
+    /// <summary>Where the call goes.</summary>
     [JsonPropertyName("target_phone_number")]
     public required string TargetPhoneNumber { get; init; }
 
+    /// <summary>The name shown to the one who answers.</summary>
     [JsonPropertyName("caller_id_name")]
     public required string CallerIdName { get; init; }
 
+    /// <summary>The number shown to the one who answers (the flow's own number is the safe choice).</summary>
     [JsonPropertyName("caller_id_number")]
     public required string CallerIdNumber { get; init; }
 
@@ -169,15 +187,18 @@ public sealed record TtsSettings
     public string? Voice { get; init; }
 }
 
+/// <summary>Whether and when the caller may interrupt a line or recording.</summary>
 public sealed record BargeInSettings
 {
     /// <summary>none, manual, minimum_characters or immediate.</summary>
     [JsonPropertyName("strategy")]
     public required string Strategy { get; init; }
 
+    /// <summary>For minimum_characters: 1-100, default 3.</summary>
     [JsonPropertyName("minimum_characters")]
     public int? MinimumCharacters { get; init; }
 
+    /// <summary>0-10000 ms after the line starts before barge-in is allowed; default 0.</summary>
     [JsonPropertyName("allow_after_ms")]
     public int? AllowAfterMs { get; init; }
 }

@@ -5,35 +5,44 @@ namespace VoiceFunctions.AiFlow;
 /// <summary>One event the platform POSTs to the webhook.</summary>
 public abstract record AiFlowEvent
 {
-    protected AiFlowEvent(string type) => Type = type;
+    /// <summary>Only the event records of this library derive from it.</summary>
+    /// <param name="type">The wire <c>type</c> (<see cref="EventTypes"/>).</param>
+    private protected AiFlowEvent(string type) => Type = type;
 
     /// <summary>Read-only: the parser dispatches on it before a concrete record is created.</summary>
     [JsonPropertyName("type")]
     [JsonPropertyOrder(-2)]
     public string Type { get; }
 
+    /// <summary>The call this event belongs to.</summary>
     [JsonPropertyName("session")]
     [JsonPropertyOrder(-1)]
     public required AiFlowSession Session { get; init; }
 }
 
+/// <summary>A call started, or came back after a failed transfer with a timeout (same session id).</summary>
 public sealed record SessionStartEvent() : AiFlowEvent(EventTypes.SessionStart);
 
+/// <summary>The caller said something.</summary>
 public sealed record UserSpeakEvent() : AiFlowEvent(EventTypes.UserSpeak)
 {
     /// <summary>What the caller said; in voice-to-voice mode the speech model's own transcription.</summary>
     [JsonPropertyName("text")]
     public required string Text { get; init; }
 
+    /// <summary>True when the caller interrupted the assistant.</summary>
     [JsonPropertyName("barged_in")]
     public bool? BargedIn { get; init; }
 }
 
+/// <summary>The assistant started speaking a line (some TTS models do not send it).</summary>
 public sealed record AssistantSpeakEvent() : AiFlowEvent(EventTypes.AssistantSpeak)
 {
+    /// <summary>The line as text, when it was spoken from text.</summary>
     [JsonPropertyName("text")]
     public string? Text { get; init; }
 
+    /// <summary>The line as SSML, when it was spoken from SSML.</summary>
     [JsonPropertyName("ssml")]
     public string? Ssml { get; init; }
 
@@ -46,10 +55,13 @@ public sealed record AssistantSpeakEvent() : AiFlowEvent(EventTypes.AssistantSpe
     public double? SpeechStartedAt { get; init; }
 }
 
+/// <summary>The assistant finished speaking a line: the moment for what must follow it (e.g. a transfer).</summary>
 public sealed record AssistantSpeechEndedEvent() : AiFlowEvent(EventTypes.AssistantSpeechEnded);
 
+/// <summary>The caller stayed silent for a <c>speak</c>'s <c>user_input_timeout_seconds</c>.</summary>
 public sealed record UserInputTimeoutEvent() : AiFlowEvent(EventTypes.UserInputTimeout);
 
+/// <summary>The caller pressed a key.</summary>
 public sealed record DtmfReceivedEvent() : AiFlowEvent(EventTypes.DtmfReceived)
 {
     /// <summary>One key: "0"-"9", "*" or "#".</summary>

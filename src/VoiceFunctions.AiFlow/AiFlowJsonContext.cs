@@ -22,4 +22,4 @@ namespace VoiceFunctions.AiFlow;
 [JsonSerializable(typeof(string))]
 [JsonSerializable(typeof(AiFlowAction))]
 [JsonSerializable(typeof(IReadOnlyList<AiFlowAction>))]
-public sealed partial class AiFlowJsonContext : JsonSerializerContext;
+internal sealed partial class AiFlowJsonContext : JsonSerializerContext;

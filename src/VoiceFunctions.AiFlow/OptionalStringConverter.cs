@@ -8,7 +8,7 @@ namespace VoiceFunctions.AiFlow;
 /// Reads a field the platform's documentation does not define: a string is kept, any other JSON value is
 /// skipped and read as null, so an undocumented field can never get an event refused.
 /// </summary>
-public sealed class OptionalStringConverter : JsonConverter<string>
+internal sealed class OptionalStringConverter : JsonConverter<string>
 {
     /// <inheritdoc />
     public override bool HandleNull => true;
@@ -37,7 +37,7 @@ public sealed class OptionalStringConverter : JsonConverter<string>
 /// Like <see cref="OptionalStringConverter"/>, but a JSON number is kept as its text too (timestamps are seen
 /// both as ISO strings and as Unix milliseconds).
 /// </summary>
-public sealed class OptionalTextConverter : JsonConverter<string>
+internal sealed class OptionalTextConverter : JsonConverter<string>
 {
     /// <inheritdoc />
     public override bool HandleNull => true;
