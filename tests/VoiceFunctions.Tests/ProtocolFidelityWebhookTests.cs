@@ -184,6 +184,54 @@ public sealed class ProtocolFidelityUnitTests
         Assert.Equal(outcome, pending.On(eventType, Now.AddSeconds(secondsLater)));
     }
 
+    private static CallFlow Flow() => new(new PersonaCatalog(Options.Create(new PersonaOptions { [PersonaOptions.DefaultName] = new Persona { SystemPrompt = "p" } })));
+
+    private static SessionState WithPendingReply(string id) => new()
+    {
+        SessionId = id, Persona = "default", Mode = SessionModes.Pipeline, StartedAt = Now, LastSeq = 3,
+        Pending = PendingActions.Reply([new SpeakAction { SessionId = id, Text = "The late answer." }], Now, TimeSpan.FromSeconds(30)),
+    };
+
+    private static AiFlowEvent Event(string json, string id) =>
+        AiFlowEventParser.Parse(System.Text.Encoding.UTF8.GetBytes(json.Replace("ID", id, StringComparison.Ordinal)));
+
+    [Fact]
+    public void The_call_flow_delivers_a_late_reply_with_the_next_quiet_moment_through_the_same_mechanism()
+    {
+        var id = Guid.NewGuid().ToString();
+
+        var step = Flow().Decide(WithPendingReply(id), Event("""{"type":"assistant_speech_ended","session":{"id":"ID"}}""", id), Now.AddSeconds(2));
+
+        Assert.Equal("The late answer.", Assert.IsType<SpeakAction>(Assert.Single(step.Actions)).Text);
+        Assert.Null(step.Next!.Pending);
+        Assert.Equal(["assistant_speech_ended", "pending_delivered"], step.Trace.Select(t => t.Kind));
+        Assert.Equal("reply:speak", step.Trace[1].Detail);
+    }
+
+    [Fact]
+    public void The_call_flow_drops_a_late_reply_overtaken_by_a_newer_caller_turn()
+    {
+        var id = Guid.NewGuid().ToString();
+
+        var step = Flow().Decide(WithPendingReply(id), Event("""{"type":"user_speak","session":{"id":"ID"},"text":"hello?"}""", id), Now.AddSeconds(2));
+
+        Assert.Empty(step.Actions);
+        Assert.Null(step.Next!.Pending);
+        Assert.Equal("reply:user_speak", Assert.Single(step.Trace, t => t.Kind == "pending_dropped").Detail);
+    }
+
+    [Fact]
+    public void The_call_flow_keeps_pending_actions_across_events_that_neither_deliver_nor_drop_them()
+    {
+        var id = Guid.NewGuid().ToString();
+        var state = WithPendingReply(id);
+
+        var step = Flow().Decide(state, Event("""{"type":"assistant_speak","session":{"id":"ID"},"text":"…"}""", id), Now.AddSeconds(1));
+
+        Assert.Empty(step.Actions);
+        Assert.Same(state.Pending, step.Next!.Pending);
+    }
+
     [Fact]
     public void Pending_actions_survive_the_session_row_and_the_spool()
     {
