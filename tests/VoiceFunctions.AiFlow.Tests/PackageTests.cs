@@ -25,7 +25,13 @@ public sealed class PackedLibrary : IAsyncLifetime
         await Dotnet.RunAsync(Folder, "pack", project, "-c", "Release", "-o", Feed, "--artifacts-path", Path.Combine(Folder, "artifacts"), "-p:ContinuousIntegrationBuild=true");
         Nupkg = Assert.Single(Directory.GetFiles(Feed, "VoiceFunctions.AiFlow.*.nupkg"));
         Version = Path.GetFileNameWithoutExtension(Nupkg)["VoiceFunctions.AiFlow.".Length..];
+
+        // The same sources built again elsewhere, for the determinism check.
+        await Dotnet.RunAsync(Folder, "pack", project, "-c", "Release", "-o", Path.Combine(Folder, "feed-again"), "--artifacts-path", Path.Combine(Folder, "artifacts-again"), "-p:ContinuousIntegrationBuild=true");
+        Rebuilt = Path.Combine(Folder, "feed-again", Path.GetFileName(Nupkg));
     }
+
+    public string Rebuilt { get; private set; } = string.Empty;
 
     public ValueTask DisposeAsync()
     {
@@ -52,6 +58,21 @@ public sealed class PackageTests(PackedLibrary package) : IClassFixture<PackedLi
     {
         Assert.Matches(@"^\d+\.\d+\.\d+", package.Version);
         Assert.True(File.Exists(Path.ChangeExtension(package.Nupkg, ".snupkg")), "no .snupkg next to the .nupkg");
+    }
+
+    [Fact]
+    public void The_build_is_deterministic_the_same_sources_give_the_same_library()
+    {
+        static byte[] Library(string nupkg)
+        {
+            using var zip = ZipFile.OpenRead(nupkg);
+            using var stream = zip.GetEntry("lib/net10.0/VoiceFunctions.AiFlow.dll")!.Open();
+            using var copy = new MemoryStream();
+            stream.CopyTo(copy);
+            return copy.ToArray();
+        }
+
+        Assert.Equal(Library(package.Nupkg), Library(package.Rebuilt)); // built in two different folders
     }
 
     [Fact]
