@@ -194,6 +194,31 @@ public sealed class HandoffTests(HandoffApp app) : IClassFixture<HandoffApp>
     }
 
     [Fact]
+    public async Task An_event_after_session_end_arriving_while_storage_is_down_gets_no_actions_either()
+    {
+        // Its own Azurite, stopped after the end: the instance must know from memory that the call is over,
+        // not take the event for a new call (which would escalate on "a real person").
+        var storage = new Azurite();
+        await storage.InitializeAsync();
+        try
+        {
+            await using var isolated = new WebhookApp(storage, HandoffApp.Overrides);
+            using var calls = isolated.Calls();
+            var id = CallClient.NewSessionId();
+            await calls.StartAsync(id);
+            await calls.EndAsync(id);
+            await storage.StopAsync();
+
+            Assert.Empty(await calls.SayAsync(id, "a real person"));
+            Assert.Empty(await calls.PressAsync(id, "0"));
+        }
+        finally
+        {
+            await storage.DisposeAsync();
+        }
+    }
+
+    [Fact]
     public async Task A_call_ending_during_the_hand_off_line_drops_the_pending_transfer()
     {
         var id = CallClient.NewSessionId();

@@ -160,10 +160,9 @@ public sealed partial class CallHandler(
                 slot.ETag = etag;
                 slot.BaseKnown = true;
                 slot.Loaded = etag is not null;
-                if (evt is SessionEndEvent)
-                {
-                    _slots.TryRemove(sessionId, out _);
-                }
+
+                // An ended call stays cached (until trimmed like any idle one): a late event answered from memory
+                // must see that the call is over, not mistake it for a new one and answer with actions.
 
                 telemetry.Recorded(evt, step, stored: true);
                 return step.Actions;
