@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Replays one call against the webhook and prints each answer:
-# session_start -> user_speak x3 -> assistant_speak -> user_speak ("human": escalation) -> session_end,
+# session_start -> user_speak x3 -> assistant_speak -> user_speak ("human": escalation) -> assistant_speech_ended (the transfer) -> session_end,
 # then reads the call back. Needs curl.
 #   ./scripts/sample-call.sh [BASE_URL]          default http://localhost:7071
 # Optional: AIFLOW_API_TOKEN (sent as X-API-TOKEN), FUNCTION_KEY (sent as ?code= for the Functions host).
@@ -23,6 +23,7 @@ send "{\"type\":\"user_speak\",\"session\":$session,\"text\":\"Hello, I would li
 send "{\"type\":\"assistant_speak\",\"session\":$session,\"text\":\"Of course. Which day suits you?\",\"duration_ms\":1800,\"speech_started_at\":$(date +%s)000}"
 send "{\"type\":\"user_speak\",\"session\":$session,\"text\":\"Tuesday morning, if possible.\"}"
 send "{\"type\":\"user_speak\",\"session\":$session,\"text\":\"Actually, can I talk to a human?\"}"
+send "{\"type\":\"assistant_speech_ended\",\"session\":$session}"
 send "{\"type\":\"session_end\",\"session\":$session}"
 
 echo "> GET /api/sessions/$id"

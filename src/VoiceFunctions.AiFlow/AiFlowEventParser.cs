@@ -106,6 +106,7 @@ public static class AiFlowEventParser
             EventTypes.SessionEnd => Read(root, AiFlowJsonContext.Default.SessionEndEvent),
             EventTypes.UserSpeechStarted => Read(root, AiFlowJsonContext.Default.UserSpeechStartedEvent),
             EventTypes.UserBargeIn => Read(root, AiFlowJsonContext.Default.UserBargeInEvent),
+            EventTypes.SmsFailed => Read(root, AiFlowJsonContext.Default.SmsFailedEvent),
             _ => new UnknownEvent(type) { Session = Read(session, AiFlowJsonContext.Default.AiFlowSession) },
         };
     }

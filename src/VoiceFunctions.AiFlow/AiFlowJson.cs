@@ -10,7 +10,7 @@ public static class AiFlowJson
     /// The source-generated metadata with relaxed escaping: the body is JSON for a machine, not HTML, so
     /// "ö" and "+" travel as themselves instead of \u00F6 and \u002B (smaller, and readable in traces).
     /// </summary>
-    public static AiFlowJsonContext Context { get; } = new(new JsonSerializerOptions(AiFlowJsonContext.Default.Options)
+    internal static AiFlowJsonContext Context { get; } = new(new JsonSerializerOptions(AiFlowJsonContext.Default.Options)
     {
         Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
     });
@@ -33,6 +33,8 @@ public static class AiFlowJson
             : [JsonSerializer.Deserialize(utf8Json, Context.AiFlowAction) ?? throw new JsonException("null action")];
     }
 
+    /// <summary>Writes an event as the platform would send it (for clients, replays and tests).</summary>
+    /// <param name="evt">The event.</param>
     public static string Serialize(AiFlowEvent evt)
     {
         ArgumentNullException.ThrowIfNull(evt);
@@ -47,6 +49,7 @@ public static class AiFlowJson
             SessionEndEvent e => JsonSerializer.Serialize(e, Context.SessionEndEvent),
             UserSpeechStartedEvent e => JsonSerializer.Serialize(e, Context.UserSpeechStartedEvent),
             UserBargeInEvent e => JsonSerializer.Serialize(e, Context.UserBargeInEvent),
+            SmsFailedEvent e => JsonSerializer.Serialize(e, Context.SmsFailedEvent),
             UnknownEvent e => $"{{\"type\":{JsonSerializer.Serialize(e.Type, Context.String)},\"session\":{JsonSerializer.Serialize(e.Session, Context.AiFlowSession)}}}",
             _ => throw new ArgumentException($"Unsupported event {evt.GetType().Name}.", nameof(evt)),
         };

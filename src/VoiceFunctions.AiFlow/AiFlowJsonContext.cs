@@ -17,8 +17,9 @@ namespace VoiceFunctions.AiFlow;
 [JsonSerializable(typeof(SessionEndEvent))]
 [JsonSerializable(typeof(UserSpeechStartedEvent))]
 [JsonSerializable(typeof(UserBargeInEvent))]
+[JsonSerializable(typeof(SmsFailedEvent))]
 [JsonSerializable(typeof(AiFlowSession))]
 [JsonSerializable(typeof(string))]
 [JsonSerializable(typeof(AiFlowAction))]
 [JsonSerializable(typeof(IReadOnlyList<AiFlowAction>))]
-public sealed partial class AiFlowJsonContext : JsonSerializerContext;
+internal sealed partial class AiFlowJsonContext : JsonSerializerContext;

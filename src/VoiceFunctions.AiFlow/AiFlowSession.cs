@@ -5,9 +5,11 @@ namespace VoiceFunctions.AiFlow;
 /// <summary>The <c>session</c> object carried by every AI Flow event. Only <see cref="Id"/> is guaranteed.</summary>
 public sealed record AiFlowSession
 {
+    /// <summary>The session UUID; every action echoes it as <c>session_id</c>.</summary>
     [JsonPropertyName("id")]
     public required string Id { get; init; }
 
+    /// <summary>The sipgate account.</summary>
     [JsonPropertyName("account_id")]
     [JsonConverter(typeof(LenientStringConverter))]
     public string? AccountId { get; init; }
@@ -17,13 +19,16 @@ public sealed record AiFlowSession
     [JsonConverter(typeof(LenientStringConverter))]
     public string? PhoneNumber { get; init; }
 
+    /// <summary>"inbound" or "outbound".</summary>
     [JsonPropertyName("direction")]
     public string? Direction { get; init; }
 
+    /// <summary>The caller's number.</summary>
     [JsonPropertyName("from_phone_number")]
     [JsonConverter(typeof(LenientStringConverter))]
     public string? FromPhoneNumber { get; init; }
 
+    /// <summary>The called number.</summary>
     [JsonPropertyName("to_phone_number")]
     [JsonConverter(typeof(LenientStringConverter))]
     public string? ToPhoneNumber { get; init; }

@@ -8,7 +8,7 @@ namespace VoiceFunctions.AiFlow;
 /// Reads a string that some senders write as a JSON number (phone numbers, account ids):
 /// the docs show both forms of phone numbers, so a number must not fail a call.
 /// </summary>
-public sealed class LenientStringConverter : JsonConverter<string>
+internal sealed class LenientStringConverter : JsonConverter<string>
 {
     public override string? Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options) =>
         reader.TokenType switch

@@ -14,7 +14,9 @@ public class ActionTests
 
         var action = Assert.Single(actions);
         Assert.Equal(Fixtures.TypeFromName(file), action.Type);
-        Assert.Empty(ActionValidator.Validate(action));
+        var check = ActionValidator.Check(action);
+        Assert.Empty(check.Errors);
+        Assert.Empty(check.Warnings); // a documented shape is sent without a second thought
         // Records hold lists by reference, so equality is judged on the wire form.
         var written = AiFlowJson.Serialize(actions);
         Assert.Equal(written, AiFlowJson.Serialize(AiFlowJson.Deserialize(written)));
@@ -52,7 +54,16 @@ public class ActionTests
         { new ConfigureTranscriptionAction { SessionId = SessionId, CustomVocabulary = [new string('x', 201)] }, "custom_vocabulary" },
         { new SpeakAction { SessionId = SessionId }, "exactly one" },
         { new SpeakAction { SessionId = SessionId, Text = "a", Ssml = "<speak/>" }, "exactly one" },
-        { new SpeakAction { SessionId = SessionId, Text = "a", Tts = new TtsSettings { Provider = "azure" } }, "tts" },
+        { new SpeakAction { SessionId = SessionId, Text = "a", Tts = new TtsSettings { Provider = "google" } }, "tts.provider" },
+        { new SpeakAction { SessionId = SessionId, Text = "a", UserInputTimeoutSeconds = double.NaN }, "user_input_timeout_seconds" },
+        { new MixAudioAction { SessionId = SessionId }, "audio" },
+        { new MixAudioAction { SessionId = SessionId, Audio = "not base64!" }, "audio" },
+        { new MixAudioAction { SessionId = SessionId, Stop = false }, "audio" },
+        { new MixAudioAction { SessionId = SessionId, Stop = true, Volume = 1.5 }, "volume" },
+        { new MixAudioAction { SessionId = SessionId, Audio = "UklGRg==", Volume = -0.1 }, "volume" },
+        { new SendSmsAction { SessionId = SessionId, PhoneNumber = "", Message = "m" }, "phone_number" },
+        { new SendSmsAction { SessionId = SessionId, PhoneNumber = "+49 151 1234", Message = "m" }, "phone_number" },
+        { new SendSmsAction { SessionId = SessionId, PhoneNumber = "4915112345678", Message = " " }, "message" },
         { new SpeakAction { SessionId = SessionId, Text = "a", BargeIn = new BargeInSettings { Strategy = "sometimes" } }, "strategy" },
         { new SpeakAction { SessionId = SessionId, Text = "a", BargeIn = new BargeInSettings { Strategy = "minimum_characters", MinimumCharacters = 0 } }, "minimum_characters" },
         { new SpeakAction { SessionId = SessionId, Text = "a", BargeIn = new BargeInSettings { Strategy = "manual", AllowAfterMs = 10_001 } }, "allow_after_ms" },

@@ -42,6 +42,12 @@ public sealed class BadInputTests(DefaultApp app) : IClassFixture<DefaultApp>
                 var trace = (await _calls.GetSessionAsync(id)).GetProperty("trace");
                 Assert.Equal(text.GetString(), Assert.Single(trace.EnumerateArray()).GetProperty("text").GetString());
             }
+            else if (expect.TryGetProperty("storedKinds", out var kinds))
+            {
+                // Accepted and recorded: the trace holds exactly these rows.
+                var trace = (await _calls.GetSessionAsync(id)).GetProperty("trace");
+                Assert.Equal(kinds.EnumerateArray().Select(k => k.GetString()), trace.EnumerateArray().Select(t => t.GetProperty("kind").GetString()));
+            }
             else
             {
                 using var stored = await _calls.GetSessionResponseAsync(id);

@@ -140,19 +140,18 @@ public sealed class CallTests(DefaultApp app) : IClassFixture<DefaultApp>
         await _calls.StartAsync(id);
 
         var actions = await _calls.SayAsync(id, "Can I talk to a REAL   person, please?");
+        // The transfer follows once the hand-off line has been spoken (issue 13), not in the same answer.
+        var afterLine = await _calls.SendAsync(CallClient.Event("assistant_speech_ended", id));
 
         Assert.Collection(
             actions,
             a => Assert.Equal("AZURE", Assert.IsType<ConfigureTranscriptionAction>(a).Provider),
-            a => Assert.Equal("Connecting you now.", Assert.IsType<SpeakAction>(a).Text),
-            a =>
-            {
-                var transfer = Assert.IsType<TransferAction>(a);
-                Assert.Equal(TestPersonas.TransferTarget, transfer.TargetPhoneNumber);
-                Assert.Equal("Test Desk", transfer.CallerIdName);
-                Assert.Equal("+491701234567", transfer.CallerIdNumber);
-                Assert.Equal(30, transfer.Timeout);
-            });
+            a => Assert.Equal("Connecting you now.", Assert.IsType<SpeakAction>(a).Text));
+        var transfer = Assert.IsType<TransferAction>(Assert.Single(afterLine));
+        Assert.Equal(TestPersonas.TransferTarget, transfer.TargetPhoneNumber);
+        Assert.Equal("Test Desk", transfer.CallerIdName);
+        Assert.Equal("+4921100000001", transfer.CallerIdNumber); // the flow's number the transfer is placed from
+        Assert.Equal(30, transfer.Timeout);
         var session = await _calls.GetSessionAsync(id);
         Assert.Equal("pipeline", session.GetProperty("mode").GetString());
         var history = session.GetProperty("mode_history").EnumerateArray().ToList();
@@ -182,7 +181,7 @@ public sealed class CallTests(DefaultApp app) : IClassFixture<DefaultApp>
         Assert.Empty(await _calls.PressAsync(id, "5"));
         var actions = await _calls.PressAsync(id, "0");
 
-        Assert.Equal(["configure_transcription", "speak", "transfer"], actions.Select(a => a.Type));
+        Assert.Equal(["configure_transcription", "speak"], actions.Select(a => a.Type)); // the transfer follows the line
         var session = await _calls.GetSessionAsync(id);
         Assert.Equal("escalation_dtmf", session.GetProperty("mode_history")[1].GetProperty("reason").GetString());
         Assert.Equal(["5", "0"], session.GetProperty("trace").EnumerateArray().Where(t => t.GetProperty("kind").GetString() == "dtmf").Select(t => t.GetProperty("digit").GetString()));
@@ -195,12 +194,13 @@ public sealed class CallTests(DefaultApp app) : IClassFixture<DefaultApp>
         await _calls.StartAsync(id, to: TestPersonas.GermanNumber);
 
         var actions = await _calls.SayAsync(id, "Ich will einen Mitarbeiter!");
+        var afterLine = await _calls.SendAsync(CallClient.Event("assistant_speech_ended", id));
 
         Assert.Collection(
             actions,
             a => Assert.IsType<ConfigureTranscriptionAction>(a),
-            a => Assert.Equal("Leider ist niemand erreichbar.", Assert.IsType<SpeakAction>(a).Text),
-            a => Assert.IsType<HangupAction>(a));
+            a => Assert.Equal("Leider ist niemand erreichbar.", Assert.IsType<SpeakAction>(a).Text));
+        Assert.IsType<HangupAction>(Assert.Single(afterLine)); // after the goodbye has been spoken
     }
 
     [Fact]
@@ -229,8 +229,10 @@ public sealed class CallTests(DefaultApp app) : IClassFixture<DefaultApp>
         await _calls.StartAsync(id, to: TestPersonas.GatedNumber);
 
         var actions = await _calls.PressAsync(id, "9");
+        var afterLine = await _calls.SendAsync(CallClient.Event("assistant_speech_ended", id));
 
-        Assert.Equal(["speak", "transfer"], actions.Select(a => a.Type));
+        Assert.Equal(["speak"], actions.Select(a => a.Type));
+        Assert.Equal(["transfer"], afterLine.Select(a => a.Type));
         Assert.Single((await _calls.GetSessionAsync(id)).GetProperty("mode_history").EnumerateArray());
     }
 

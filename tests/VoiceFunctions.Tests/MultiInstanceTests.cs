@@ -27,7 +27,7 @@ public sealed class MultiInstanceTests(Azurite azurite)
         await a.SayAsync(id, "after the escalation, via a");
         await b.EndAsync(id);
 
-        Assert.Equal(["configure_transcription", "speak", "transfer"], escalation.Select(x => x.Type));
+        Assert.Equal(["configure_transcription", "speak"], escalation.Select(x => x.Type)); // the transfer follows the line (issue 13)
         // Under heavy contention a step may be spooled and replayed a moment later: wait for all of them.
         var session = await a.WaitForSessionAsync(id, s => s.TryGetProperty("ended_at", out _) && s.GetProperty("turn_count").GetInt32() >= 14);
         var texts = session.GetProperty("trace").EnumerateArray().Where(t => t.GetProperty("kind").GetString() == "caller").Select(t => t.GetProperty("text").GetString()!).ToList();

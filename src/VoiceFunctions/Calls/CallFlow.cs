@@ -47,6 +47,10 @@ public sealed class CallFlow(PersonaCatalog personas)
         step.State = current is null ? NewSession(step, persona, evt) : WithSessionFields(current, evt.Session);
         var sessionId = step.State.SessionId;
 
+        // After session_end the platform allows no action: late or repeated events are recorded, never answered.
+        var ended = current?.EndedAt is not null;
+        var pending = ended ? null : TakePending(step, evt);
+
         switch (evt)
         {
             case SessionStartEvent when current is null:
@@ -58,25 +62,29 @@ public sealed class CallFlow(PersonaCatalog personas)
             case SessionStartEvent:
                 // The platform re-sends session_start when a transfer with a timeout fails: nothing is reset.
                 step.State = step.State with { StartCount = step.State.StartCount + 1 };
-                step.Append(TraceKinds.SessionResumed, detail: step.State.Escalated ? "transfer_failed" : null);
-                Resume(step, persona, sessionId);
+                step.Append(TraceKinds.SessionResumed, detail: ended ? "after_session_end" : step.State.Escalated ? "transfer_failed" : null);
+                if (!ended)
+                {
+                    Resume(step, persona, sessionId);
+                }
+
                 break;
 
             case UserSpeakEvent speak:
                 step.State = step.State with { TurnCount = step.State.TurnCount + 1 };
                 step.Append(TraceKinds.Caller, text: speak.Text, bargedIn: speak.BargedIn);
-                if (MatchKeyword(persona.Escalation, speak.Text) is { } keyword)
+                if (!ended && MatchKeyword(persona.Escalation, speak.Text) is { } keyword)
                 {
-                    Escalate(step, persona, evt.Session, ModeChangeReasons.EscalationKeyword, $"keyword:{keyword}");
+                    Escalate(step, persona, ModeChangeReasons.EscalationKeyword, $"keyword:{keyword}");
                 }
 
                 break;
 
             case DtmfReceivedEvent dtmf:
                 step.Append(TraceKinds.Dtmf, digit: dtmf.Digit);
-                if (persona.Escalation.DtmfDigits is { Length: > 0 } digits && dtmf.Digit.Length == 1 && digits.Contains(dtmf.Digit, StringComparison.Ordinal))
+                if (!ended && persona.Escalation.DtmfDigits is { Length: > 0 } digits && dtmf.Digit.Length == 1 && digits.Contains(dtmf.Digit, StringComparison.Ordinal))
                 {
-                    Escalate(step, persona, evt.Session, ModeChangeReasons.EscalationDtmf, $"dtmf:{dtmf.Digit}");
+                    Escalate(step, persona, ModeChangeReasons.EscalationDtmf, $"dtmf:{dtmf.Digit}");
                 }
 
                 break;
@@ -101,11 +109,30 @@ public sealed class CallFlow(PersonaCatalog personas)
                 step.Append(TraceKinds.BargeIn);
                 break;
 
+            case SmsFailedEvent failed:
+                step.Append(TraceKinds.SmsFailed, detail: failed.Reason);
+                break;
+
             case SessionEndEvent end:
-                // Never an action: the platform allows none after session_end.
-                step.State = step.State with { EndedAt = now, EndReason = end.Reason };
+                // Never an action: the platform allows none after session_end. A repeated one keeps the first end.
+                step.State = step.State with { EndedAt = step.State.EndedAt ?? now, EndReason = step.State.EndReason ?? end.Reason };
                 step.Append(TraceKinds.SessionEnd, detail: end.Reason);
                 break;
+        }
+
+        // The event's own row comes first (the storage concurrency check needs it), then what became of the pending actions.
+        if (pending is { } taken)
+        {
+            step.Append(taken.Outcome == PendingOutcome.Deliver ? TraceKinds.PendingDelivered : TraceKinds.PendingDropped, detail: taken.Detail);
+            if (taken.Outcome == PendingOutcome.Deliver)
+            {
+                step.Actions.InsertRange(0, taken.Actions.Actions);
+            }
+        }
+
+        if (ended)
+        {
+            step.Actions.Clear();
         }
 
         return step.Build();
@@ -139,12 +166,50 @@ public sealed class CallFlow(PersonaCatalog personas)
         return actions;
     }
 
-    private static ConfigureTranscriptionAction Transcription(Persona persona, string sessionId) => new()
+    /// <summary>
+    /// The pipeline's configuration with the persona's defaults filled in: it always names a provider, so it is
+    /// never the documented field-less no-op and really switches a voice-to-voice session back.
+    /// </summary>
+    public static ConfigureTranscriptionAction Transcription(Persona persona, string sessionId)
     {
-        SessionId = sessionId,
-        Provider = persona.Pipeline.Provider,
-        Languages = persona.Pipeline.Languages.Count == 0 ? null : persona.Pipeline.Languages,
-    };
+        ArgumentNullException.ThrowIfNull(persona);
+        var pipeline = persona.Pipeline;
+        return new ConfigureTranscriptionAction
+        {
+            SessionId = sessionId,
+            Provider = PipelineDefaults.ProviderOf(persona),
+            Languages = PipelineDefaults.LanguagesOf(persona),
+            CustomVocabulary = pipeline.CustomVocabulary.Count == 0 ? null : pipeline.CustomVocabulary,
+            Vad = pipeline.Vad.EndOfTurnSilenceMs is { } ms ? new VadSettings { EndOfTurnSilenceMs = ms } : null,
+        };
+    }
+
+    /// <summary>
+    /// Decides what <paramref name="evt"/> does to the session's pending actions and clears them from the state
+    /// when they are delivered or dropped (the step's write then records that, under the session row's ETag).
+    /// </summary>
+    private static (PendingOutcome Outcome, PendingActions Actions, string Detail)? TakePending(StepBuilder step, AiFlowEvent evt)
+    {
+        if (step.State.Pending is not { } pending)
+        {
+            return null;
+        }
+
+        var outcome = pending.On(evt.Type, step.Now);
+        if (outcome == PendingOutcome.Keep)
+        {
+            return null;
+        }
+
+        step.State = step.State with { Pending = null };
+        var detail = outcome switch
+        {
+            PendingOutcome.Deliver => $"{pending.Purpose}:{string.Join(',', pending.Actions.Select(a => a.Type))}",
+            PendingOutcome.Expired => $"{pending.Purpose}:expired",
+            _ => $"{pending.Purpose}:{evt.Type}",
+        };
+        return (outcome, pending, detail);
+    }
 
     private static SessionState NewSession(StepBuilder step, Persona persona, AiFlowEvent evt)
     {
@@ -192,8 +257,18 @@ public sealed class CallFlow(PersonaCatalog personas)
         step.Actions.AddRange(ModeActions(persona, sessionId, step.State.Mode, greeting: null));
     }
 
-    private static void Escalate(StepBuilder step, Persona persona, AiFlowSession session, string reason, string trigger)
+    /// <summary>
+    /// Back to the pipeline, the hand-off line (protected from barge-in), and the transfer or hang-up kept
+    /// pending until that line has been spoken: the answer to its <c>assistant_speech_ended</c>, as flow-io does.
+    /// Sending both in one answer could cut the line off. An escalated call does not escalate again.
+    /// </summary>
+    private static void Escalate(StepBuilder step, Persona persona, string reason, string trigger)
     {
+        if (step.State.Escalated)
+        {
+            return; // the hand-off is under way (pending, or the transfer is already with the platform)
+        }
+
         var sessionId = step.State.SessionId;
         step.Append(TraceKinds.Escalation, detail: trigger);
         if (step.State.Mode == SessionModes.VoiceToVoice)
@@ -202,25 +277,44 @@ public sealed class CallFlow(PersonaCatalog personas)
             step.ChangeMode(SessionModes.VoiceToVoice, SessionModes.Pipeline, reason);
         }
 
-        step.State = step.State with { Escalated = true };
         var escalation = persona.Escalation;
-        if (escalation.TransferTarget is { } target)
+        var callerId = FirstNonBlank(escalation.CallerIdNumber, FlowNumber(step.State));
+        AiFlowAction last;
+        string line;
+        if (escalation.TransferTarget is { } target && callerId is not null)
         {
-            step.Actions.Add(new SpeakAction { SessionId = sessionId, Text = escalation.HandoffLine });
-            step.Actions.Add(new TransferAction
+            line = escalation.HandoffLine;
+            last = new TransferAction
             {
                 SessionId = sessionId,
                 TargetPhoneNumber = target,
                 CallerIdName = escalation.CallerIdName ?? persona.Name,
-                CallerIdNumber = FirstNonBlank(escalation.CallerIdNumber, step.State.FromPhoneNumber, session.CalledNumber) ?? "anonymous",
+                CallerIdNumber = callerId,
                 Timeout = escalation.TransferTimeoutSeconds,
-            });
+            };
         }
         else
         {
-            step.Actions.Add(new SpeakAction { SessionId = sessionId, Text = escalation.NoAgentLine });
-            step.Actions.Add(new HangupAction { SessionId = sessionId });
+            // No agents, or no number to place the transfer from: a polite goodbye rather than an invented caller id.
+            line = escalation.NoAgentLine;
+            last = new HangupAction { SessionId = sessionId };
         }
+
+        step.Actions.Add(new SpeakAction { SessionId = sessionId, Text = line, BargeIn = new BargeInSettings { Strategy = "none" } });
+        step.State = step.State with { Escalated = true, Pending = PendingActions.Handoff([last], step.Now) };
+    }
+
+    /// <summary>
+    /// The flow's own number, which the transfer is placed from: for an inbound call the dialled number
+    /// (<c>to_phone_number</c>, else the flow's <c>phone_number</c>); for an outbound call <c>phone_number</c>, else
+    /// <c>from_phone_number</c>. Null when the events carried none.
+    /// </summary>
+    public static string? FlowNumber(SessionState state)
+    {
+        ArgumentNullException.ThrowIfNull(state);
+        return string.Equals(state.Direction, "outbound", StringComparison.OrdinalIgnoreCase)
+            ? FirstNonBlank(state.PhoneNumber, state.FromPhoneNumber)
+            : FirstNonBlank(state.ToPhoneNumber, state.PhoneNumber);
     }
 
     private static string? FirstNonBlank(params string?[] values) => values.FirstOrDefault(v => !string.IsNullOrWhiteSpace(v));

@@ -61,13 +61,30 @@ public sealed partial class CallHandler(
         if (await Task.WhenAny(recording, budget).ConfigureAwait(false) == recording)
         {
             await timer.CancelAsync().ConfigureAwait(false);
-            return await recording.ConfigureAwait(false);
+            return WarnAbout(await recording.ConfigureAwait(false), sessionId);
         }
 
         // Out of time: answer from what this instance knows; `recording` goes on and keeps the event.
         CallMetrics.LateAnswers.Add(1);
         LogLateAnswer(logger, sessionId, evt.Type, (long)_options.ResponseBudget.TotalMilliseconds);
-        return flow.Decide(slot.State, evt, time.GetUtcNow()).Actions;
+        return WarnAbout(flow.Decide(slot.State, evt, time.GetUtcNow()).Actions, sessionId);
+    }
+
+    /// <summary>
+    /// Logs what the platform will ignore or the docs leave open (<see cref="ActionValidation.Warnings"/>): such an
+    /// answer is still sent, because dropping it would leave the caller in silence.
+    /// </summary>
+    private IReadOnlyList<AiFlowAction> WarnAbout(IReadOnlyList<AiFlowAction> actions, string sessionId)
+    {
+        foreach (var action in actions)
+        {
+            if (ActionValidator.Check(action).Warnings is { Count: > 0 } warnings)
+            {
+                LogActionWarning(logger, action.Type, sessionId, string.Join(" ", warnings));
+            }
+        }
+
+        return actions;
     }
 
     /// <summary>Decides and records one event under the session's lock. Never throws.</summary>
@@ -143,10 +160,9 @@ public sealed partial class CallHandler(
                 slot.ETag = etag;
                 slot.BaseKnown = true;
                 slot.Loaded = etag is not null;
-                if (evt is SessionEndEvent)
-                {
-                    _slots.TryRemove(sessionId, out _);
-                }
+
+                // An ended call stays cached (until trimmed like any idle one): a late event answered from memory
+                // must see that the call is over, not mistake it for a new one and answer with actions.
 
                 telemetry.Recorded(evt, step, stored: true);
                 return step.Actions;
@@ -384,6 +400,9 @@ public sealed partial class CallHandler(
         public long LastAt { get; set; }
         public IReadOnlyList<AiFlowAction> LastActions { get; set; } = [];
     }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{ActionType} action for session {SessionId} sent with warnings: {Warnings}")]
+    private static partial void LogActionWarning(ILogger logger, string actionType, string sessionId, string warnings);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Session {SessionId} changed concurrently (attempt {Attempt}); reloading")]
     private static partial void LogConflict(ILogger logger, string sessionId, int attempt);

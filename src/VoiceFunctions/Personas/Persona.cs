@@ -35,13 +35,72 @@ public sealed class Persona
     public EscalationSettings Escalation { get; set; } = new();
 }
 
+/// <summary>
+/// The STT pipeline's configuration, sent as <c>configure_transcription</c> when a call starts on the pipeline
+/// and when an escalation switches it back from voice-to-voice. Unset values get defaults from the persona
+/// (<see cref="PipelineDefaults"/>), so that action is never the documented field-less no-op.
+/// </summary>
 public sealed class PipelineSettings
 {
-    /// <summary>AZURE, DEEPGRAM or ELEVEN_LABS; null keeps the platform default.</summary>
+    /// <summary>AZURE, DEEPGRAM or ELEVEN_LABS; unset: <see cref="PipelineDefaults.Provider"/>.</summary>
     public string? Provider { get; set; }
 
-    /// <summary>1-4 BCP-47 tags; empty keeps the platform default.</summary>
+    /// <summary>1-4 BCP-47 tags; empty: derived from the persona's <see cref="Persona.Language"/> (e.g. "de" → de-DE).</summary>
     public List<string> Languages { get; set; } = [];
+
+    /// <summary>Words the transcriber should expect (names, products): at most 100 entries of at most 200 characters.</summary>
+    public List<string> CustomVocabulary { get; set; } = [];
+
+    /// <summary>Voice activity detection for the pipeline.</summary>
+    public PipelineVadSettings Vad { get; set; } = new();
+}
+
+public sealed class PipelineVadSettings
+{
+    /// <summary>Silence that ends the caller's turn, in ms: positive, 150-2000 recommended; unset keeps the platform default.</summary>
+    public int? EndOfTurnSilenceMs { get; set; }
+}
+
+/// <summary>What the pipeline is configured with where a persona leaves it open.</summary>
+public static class PipelineDefaults
+{
+    /// <summary>The provider sent when none is configured: a switch back to the pipeline must name at least one field.</summary>
+    public const string Provider = "AZURE";
+
+    /// <summary>The usual region of a bare language hint, for the transcriber's BCP-47 tag.</summary>
+    private static readonly Dictionary<string, string> Regions = new(StringComparer.OrdinalIgnoreCase)
+    {
+        ["de"] = "de-DE", ["en"] = "en-US", ["fr"] = "fr-FR", ["it"] = "it-IT", ["es"] = "es-ES", ["nl"] = "nl-NL",
+        ["pt"] = "pt-PT", ["pl"] = "pl-PL", ["tr"] = "tr-TR", ["da"] = "da-DK", ["sv"] = "sv-SE", ["nb"] = "nb-NO",
+        ["fi"] = "fi-FI", ["cs"] = "cs-CZ", ["ru"] = "ru-RU", ["uk"] = "uk-UA", ["el"] = "el-GR", ["hu"] = "hu-HU",
+    };
+
+    public static string ProviderOf(Persona persona)
+    {
+        ArgumentNullException.ThrowIfNull(persona);
+        return string.IsNullOrWhiteSpace(persona.Pipeline.Provider) ? Provider : persona.Pipeline.Provider;
+    }
+
+    /// <summary>
+    /// The configured languages; else the persona's language as a tag with a region ("de" → de-DE, "de-AT" as is);
+    /// else null, which leaves the provider's own detection.
+    /// </summary>
+    public static IReadOnlyList<string>? LanguagesOf(Persona persona)
+    {
+        ArgumentNullException.ThrowIfNull(persona);
+        if (persona.Pipeline.Languages.Count > 0)
+        {
+            return persona.Pipeline.Languages;
+        }
+
+        return persona.Language switch
+        {
+            null or "" => null,
+            var tag when tag.Contains('-', StringComparison.Ordinal) => [tag],
+            var tag when Regions.TryGetValue(tag, out var withRegion) => [withRegion],
+            _ => null,
+        };
+    }
 }
 
 /// <summary>"Give me a human": what the caller says or presses, and where the call goes then.</summary>
@@ -65,7 +124,11 @@ public sealed class EscalationSettings
     /// <summary>Shown to the agent; defaults to the persona's name.</summary>
     public string? CallerIdName { get; set; }
 
-    /// <summary>Shown to the agent; defaults to the caller's number, else the dialled number.</summary>
+    /// <summary>
+    /// Shown to the agent; defaults to the flow's own number (the dialled number of an inbound call), because the
+    /// platform places the transfer from this flow. Never made up: with no number at all the escalation says
+    /// <see cref="NoAgentLine"/> and hangs up.
+    /// </summary>
     public string? CallerIdNumber { get; set; }
 
     /// <summary>

@@ -7,7 +7,7 @@ namespace VoiceFunctions.Personas;
 /// Checks every persona at start-up (ValidateOnStart): an app with an invalid persona must not start,
 /// and must say which persona and which field. The rules are the protocol's own (<see cref="ActionValidator"/>).
 /// </summary>
-public sealed class PersonaValidation : IValidateOptions<PersonaOptions>
+public sealed partial class PersonaValidation(ILogger<PersonaValidation>? logger = null) : IValidateOptions<PersonaOptions>
 {
     private const string DtmfKeys = "0123456789*#ABCD";
 
@@ -45,9 +45,7 @@ public sealed class PersonaValidation : IValidateOptions<PersonaOptions>
                 failures.Add($"{prefix}:Language must be a language tag such as 'de' or 'en'.");
             }
 
-            var pipelineErrors = new List<string>();
-            ActionValidator.ValidateTranscription(persona.Pipeline.Provider, persona.Pipeline.Languages.Count == 0 ? null : persona.Pipeline.Languages, null, pipelineErrors);
-            failures.AddRange(pipelineErrors.Select(e => $"{prefix}:Pipeline: {e}"));
+            ValidatePipeline(prefix, persona, failures);
 
             if (!persona.VoiceToVoice && string.IsNullOrWhiteSpace(persona.Greeting))
             {
@@ -76,6 +74,37 @@ public sealed class PersonaValidation : IValidateOptions<PersonaOptions>
 
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
     }
+
+    /// <summary>
+    /// The pipeline as it will be sent (defaults applied), judged by the protocol's rules; a vad the platform
+    /// would ignore is refused when it cannot be a duration and only logged when it is outside the recommendation.
+    /// </summary>
+    private void ValidatePipeline(string prefix, Persona persona, List<string> failures)
+    {
+        var pipeline = persona.Pipeline;
+        var errors = new List<string>();
+        ActionValidator.ValidateTranscription(
+            PipelineDefaults.ProviderOf(persona),
+            PipelineDefaults.LanguagesOf(persona),
+            pipeline.CustomVocabulary.Count == 0 ? null : pipeline.CustomVocabulary,
+            errors);
+        failures.AddRange(errors.Select(e => $"{prefix}:Pipeline: {e}"));
+
+        if (pipeline.Vad.EndOfTurnSilenceMs is { } ms)
+        {
+            if (ms <= 0)
+            {
+                failures.Add($"{prefix}:Pipeline:Vad:EndOfTurnSilenceMs must be a positive number of milliseconds (150-2000 recommended).");
+            }
+            else if (ms is < ActionValidator.MinRecommendedEndOfTurnSilenceMs or > ActionValidator.MaxRecommendedEndOfTurnSilenceMs && logger is not null)
+            {
+                LogVadOutsideRecommendation(logger, prefix, ms);
+            }
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{Persona}:Pipeline:Vad:EndOfTurnSilenceMs = {Ms} is outside the recommended 150-2000 ms; the platform may ignore it")]
+    private static partial void LogVadOutsideRecommendation(ILogger logger, string persona, int ms);
 
     private static void ValidateEscalation(string prefix, EscalationSettings escalation, List<string> failures)
     {

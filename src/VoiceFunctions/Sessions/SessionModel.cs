@@ -36,6 +36,13 @@ public static class TraceKinds
     public const string UserSpeechStarted = "user_speech_started";
     public const string BargeIn = "barge_in";
     public const string Escalation = "escalation";
+    public const string SmsFailed = "sms_failed";
+
+    /// <summary>Pending actions went out as this event's answer (detail: purpose and action types).</summary>
+    public const string PendingDelivered = "pending_delivered";
+
+    /// <summary>Pending actions were discarded unsent (detail: purpose and why).</summary>
+    public const string PendingDropped = "pending_dropped";
     public const string SessionEnd = "session_end";
     public const string Unknown = "unknown_event";
 }
@@ -66,6 +73,9 @@ public sealed record SessionState
 
     /// <summary>True between an escalation and the end of the call or a returned (failed) transfer.</summary>
     public bool Escalated { get; init; }
+
+    /// <summary>Actions waiting for a later event of this call (the hand-off's transfer); null when none.</summary>
+    public PendingActions? Pending { get; init; }
 
     public long? DurationMs => EndedAt is { } end ? (long)(end - StartedAt).TotalMilliseconds : null;
 }

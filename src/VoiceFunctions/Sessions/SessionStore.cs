@@ -214,6 +214,7 @@ public sealed class SessionStore(TableClient table)
             EndedAt = step.Session.EndedAt ?? stored.EndedAt,
             EndReason = step.Session.EndReason ?? stored.EndReason,
             Escalated = step.Session.Escalated,
+            Pending = step.Session.Pending,
             LastSeq = next,
         };
         return (session, trace, modes);

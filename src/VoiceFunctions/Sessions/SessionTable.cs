@@ -29,11 +29,37 @@ public static class SessionTable
     [
         "PartitionKey", "RowKey", "AccountId", "PhoneNumber", "FromPhoneNumber", "ToPhoneNumber", "Direction", "Persona", "Mode", "StartedAt",
         "EndedAt", "EndReason", "DurationMs", "TurnCount", "StartCount", "LastSeq", "Escalated", SpoolMarkProperty, "Seq", "Kind",
+        PendingPurpose, PendingActionsJson, PendingDeliverOn, PendingDropOn, PendingCreatedAt, PendingExpiresAt,
     ];
+
+    // The session row's pending actions (see PendingActions): columns rather than one blob, so an operator can read them.
+    private const string PendingPurpose = "PendingPurpose";
+    private const string PendingActionsJson = "PendingActions";
+    private const string PendingDeliverOn = "PendingDeliverOn";
+    private const string PendingDropOn = "PendingDropOn";
+    private const string PendingCreatedAt = "PendingCreatedAt";
+    private const string PendingExpiresAt = "PendingExpiresAt";
 
     public static string RowKey(string prefix, long seq) => prefix + seq.ToString("D10", CultureInfo.InvariantCulture);
 
-    public static TableEntity ToEntity(SessionState s) => new(s.SessionId, SessionRowKey)
+    public static TableEntity ToEntity(SessionState s)
+    {
+        ArgumentNullException.ThrowIfNull(s);
+        var entity = SessionEntity(s);
+        if (s.Pending is { } pending)
+        {
+            entity[PendingPurpose] = pending.Purpose;
+            entity[PendingActionsJson] = System.Text.Encoding.UTF8.GetString(AiFlow.AiFlowJson.Serialize(pending.Actions));
+            entity[PendingDeliverOn] = string.Join(' ', pending.DeliverOn);
+            entity[PendingDropOn] = string.Join(' ', pending.DropOn);
+            entity[PendingCreatedAt] = pending.CreatedAt;
+            entity[PendingExpiresAt] = pending.ExpiresAt;
+        }
+
+        return entity;
+    }
+
+    private static TableEntity SessionEntity(SessionState s) => new(s.SessionId, SessionRowKey)
     {
         ["AccountId"] = s.AccountId,
         ["PhoneNumber"] = s.PhoneNumber,
@@ -69,7 +95,28 @@ public static class SessionTable
         StartCount = e.GetInt32("StartCount") ?? 0,
         LastSeq = e.GetInt64("LastSeq") ?? 0,
         Escalated = e.GetBoolean("Escalated") ?? false,
+        Pending = ToPending(e),
     };
+
+    private static PendingActions? ToPending(TableEntity e)
+    {
+        if (e.GetString(PendingPurpose) is not { } purpose || e.GetString(PendingActionsJson) is not { } json)
+        {
+            return null;
+        }
+
+        return new PendingActions
+        {
+            Purpose = purpose,
+            Actions = AiFlow.AiFlowJson.Deserialize(System.Text.Encoding.UTF8.GetBytes(json)),
+            DeliverOn = Split(e.GetString(PendingDeliverOn)),
+            DropOn = Split(e.GetString(PendingDropOn)),
+            CreatedAt = e.GetDateTimeOffset(PendingCreatedAt) ?? DateTimeOffset.MinValue,
+            ExpiresAt = e.GetDateTimeOffset(PendingExpiresAt),
+        };
+
+        static string[] Split(string? value) => value?.Split(' ', StringSplitOptions.RemoveEmptyEntries) ?? [];
+    }
 
     public static TableEntity ToEntity(string sessionId, TraceEntry t)
     {
