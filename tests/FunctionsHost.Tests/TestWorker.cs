@@ -10,6 +10,9 @@ internal static class TestWorker
 {
     private static readonly Lazy<Task<string>> Published = new(PublishAsync);
 
+    // Everything a run writes (the published worker, marker folders, app copies) goes under one folder, removed at exit.
+    private static readonly string RunFolder = CreateRunFolder();
+
     public static HttpClient Http { get; } = new() { Timeout = TimeSpan.FromSeconds(30) };
 
     /// <summary>The publish folder (host.json, functions.metadata, worker.config.json, the worker dll).</summary>
@@ -49,8 +52,29 @@ internal static class TestWorker
 
     public static string NewTempFolder()
     {
+        var path = Path.Combine(RunFolder, Guid.NewGuid().ToString("N")[..12]);
+        Directory.CreateDirectory(path);
+        return path;
+    }
+
+    private static string CreateRunFolder()
+    {
         var path = Path.Combine(Path.GetTempPath(), "FunctionsHost.Tests", Guid.NewGuid().ToString("N")[..12]);
         Directory.CreateDirectory(path);
+        AppDomain.CurrentDomain.ProcessExit += (_, _) =>
+        {
+            try
+            {
+                Directory.Delete(path, recursive: true);
+            }
+            catch (IOException)
+            {
+                // Best effort: a file still open must not fail the run.
+            }
+            catch (UnauthorizedAccessException)
+            {
+            }
+        };
         return path;
     }
 
