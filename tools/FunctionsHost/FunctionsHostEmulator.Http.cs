@@ -3,6 +3,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Security.Cryptography;
 using System.Text;
+using System.Text.Json;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
@@ -169,7 +170,7 @@ public sealed partial class FunctionsHostEmulator
             return;
         }
 
-        var pending = SendNonHttpInvocation(function, "Manual");
+        var pending = SendNonHttpInvocation(function, "Manual", await AdminInputAsync(context.Request).ConfigureAwait(false));
         if (pending is null)
         {
             await WorkerUnavailableAsync(context).ConfigureAwait(false);
@@ -179,6 +180,24 @@ public sealed partial class FunctionsHostEmulator
         // Like the host: 202 once the invocation is on its way; the outcome goes to the log.
         _ = CompleteNonHttpAsync(function, pending.Value);
         context.Response.StatusCode = StatusCodes.Status202Accepted;
+    }
+
+    /// <summary>The host's admin body is <c>{"input": "…"}</c>; the input becomes a non-timer trigger's string data.</summary>
+    private static async Task<string> AdminInputAsync(HttpRequest request)
+    {
+        try
+        {
+            using var body = await JsonDocument.ParseAsync(request.Body, cancellationToken: request.HttpContext.RequestAborted).ConfigureAwait(false);
+            return body.RootElement.ValueKind == JsonValueKind.Object
+                && body.RootElement.TryGetProperty("input", out var input)
+                && input.ValueKind == JsonValueKind.String
+                ? input.GetString()!
+                : "";
+        }
+        catch (JsonException)
+        {
+            return "";
+        }
     }
 
     private static async Task WorkerUnavailableAsync(HttpContext context)
