@@ -112,14 +112,33 @@ internal static class TestWorker
     {
         var project = typeof(TestWorker).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>()
             .Single(a => a.Key == "TestWorkerProject").Value!;
+        // The worker was built with this test project (same configuration): publishing without a build is a copy.
+        var configuration = typeof(TestWorker).Assembly.GetCustomAttribute<AssemblyConfigurationAttribute>()?.Configuration ?? "Release";
         var output = NewTempFolder();
+        var (code, text) = await DotnetAsync("publish", project, "-c", configuration, "-o", output, "--no-build", "--nologo", "-v", "q");
+        if (code != 0)
+        {
+            // E.g. the test project was built without its reference to the worker: publish with a build.
+            (code, text) = await DotnetAsync("publish", project, "-c", configuration, "-o", output, "--nologo", "-v", "q", "-nodeReuse:false");
+        }
+
+        if (code != 0)
+        {
+            throw new InvalidOperationException($"dotnet publish of the test worker failed ({code}):\n{text}");
+        }
+
+        return output;
+    }
+
+    private static async Task<(int ExitCode, string Output)> DotnetAsync(params string[] arguments)
+    {
         var start = new ProcessStartInfo(DotnetHost())
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
         };
-        foreach (var argument in new[] { "publish", project, "-c", "Release", "-o", output, "--nologo", "-v", "q", "-nodeReuse:false" })
+        foreach (var argument in arguments)
         {
             start.ArgumentList.Add(argument);
         }
@@ -128,12 +147,6 @@ internal static class TestWorker
         var stdout = process.StandardOutput.ReadToEndAsync();
         var stderr = process.StandardError.ReadToEndAsync();
         await process.WaitForExitAsync();
-        if (process.ExitCode != 0)
-        {
-            throw new InvalidOperationException(
-                $"dotnet publish of the test worker failed ({process.ExitCode}):\n{await stdout}\n{await stderr}");
-        }
-
-        return output;
+        return (process.ExitCode, await stdout + await stderr);
     }
 }
