@@ -62,6 +62,15 @@ public sealed partial class Functions(ILogger<Functions> logger)
         return new OkResult();
     }
 
+    [Function("Setting")]
+    public static IActionResult Setting(
+        [HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = "setting/{name}")] HttpRequest req,
+        string name) =>
+        // What the emulator put in the worker's environment.
+        Environment.GetEnvironmentVariable(name) is { } value
+            ? new ContentResult { Content = value, ContentType = "text/plain", StatusCode = 200 }
+            : new NotFoundResult();
+
     [Function("Slow")]
     public static async Task<IActionResult> Slow(
         [HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = "slow")] HttpRequest req,

@@ -15,7 +15,7 @@ public sealed class HttpTests(KeysOffHost fixture) : IClassFixture<KeysOffHost>
     public void Every_function_is_loaded_with_its_metadata()
     {
         Assert.Equal(
-            ["DeleteItem", "Die", "Echo", "PostItem", "Slow", "Throws", "Tick", "Trace"],
+            ["DeleteItem", "Die", "Echo", "PostItem", "Setting", "Slow", "Throws", "Tick", "Trace"],
             host.Functions.Select(f => f.Name).Order(StringComparer.Ordinal));
 
         var echo = host.Functions.Single(f => f.Name == "Echo");
@@ -97,6 +97,26 @@ public sealed class HttpTests(KeysOffHost fixture) : IClassFixture<KeysOffHost>
         using var delete = await TestWorker.Http.DeleteAsync(Url("api/items/7"));
         Assert.Equal(HttpStatusCode.OK, delete.StatusCode);
         Assert.Equal("deleted 7", await delete.Content.ReadAsStringAsync());
+    }
+
+    [Fact]
+    public async Task Settings_reach_the_worker_and_the_callers_environment_does_not()
+    {
+        async Task<string?> SettingAsync(string name)
+        {
+            using var response = await TestWorker.Http.GetAsync(Url("api/setting/" + name));
+            return response.StatusCode == HttpStatusCode.OK ? await response.Content.ReadAsStringAsync() : null;
+        }
+
+        Assert.Equal("nested value", await SettingAsync("Section__Key"));
+        Assert.Equal("*/5 * * * * *", await SettingAsync("TestTimerSchedule"));
+        Assert.Null(await SettingAsync(KeysOffHost.ShellOnlyVariable));
+        // A null setting unsets even an essential.
+        Assert.Null(await SettingAsync("HOME"));
+        Assert.Equal(await TestWorker.FolderAsync(), await SettingAsync("FUNCTIONS_APPLICATION_DIRECTORY"));
+        Assert.Equal("dotnet-isolated", await SettingAsync("FUNCTIONS_WORKER_RUNTIME"));
+        Assert.Equal("Development", await SettingAsync("AZURE_FUNCTIONS_ENVIRONMENT"));
+        Assert.NotNull(await SettingAsync("PATH"));
     }
 
     [Fact]
