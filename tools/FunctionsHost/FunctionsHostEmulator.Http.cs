@@ -281,7 +281,7 @@ public sealed partial class FunctionsHostEmulator
         }
 
         LogExecuted(function, invocationId, result.Result, started);
-        if (result.Result?.Status != StatusResult.Types.Status.Success)
+        if ((result.Result?.Status ?? StatusResult.Types.Status.Success) != StatusResult.Types.Status.Success)
         {
             // The worker's proxied answer to a failed invocation is unreliable (a throwing function comes back as an
             // empty 200); the invocation result is the truth, as on the host.
@@ -299,6 +299,7 @@ public sealed partial class FunctionsHostEmulator
         catch (Exception e) when (e is HttpRequestException or TimeoutException or OperationCanceledException or IOException)
         {
             await proxyStop.CancelAsync().ConfigureAwait(false);
+            await IgnoreFailure(proxied).ConfigureAwait(false);
             if (connection.IsClosed)
             {
                 await WorkerUnavailableAsync(context).ConfigureAwait(false);
