@@ -320,8 +320,14 @@ public sealed partial class FunctionsHostEmulator
             }
         }
 
-        context.Response.ContentLength = answer.Body.Length;
-        await context.Response.Body.WriteAsync(answer.Body, context.RequestAborted).ConfigureAwait(false);
+        // Nothing is written for an empty answer or a 204/304: Kestrel throws on any write to a 204/304 body (even an
+        // empty one) and then silently closes the keep-alive connection, so the client's next request on it fails.
+        // Kestrel sets Content-Length: 0 itself where a body is allowed.
+        if (answer.Body.Length > 0 && answer.StatusCode is not (StatusCodes.Status204NoContent or StatusCodes.Status304NotModified))
+        {
+            context.Response.ContentLength = answer.Body.Length;
+            await context.Response.Body.WriteAsync(answer.Body, context.RequestAborted).ConfigureAwait(false);
+        }
     }
 
     private static string TraceParent(HttpRequest request)
@@ -341,7 +347,8 @@ public sealed partial class FunctionsHostEmulator
     {
         var incoming = context.Request;
         var target = new Uri(workerHttpBase!, incoming.Path.ToUriComponent() + incoming.QueryString.ToUriComponent());
-        var hasBody = incoming.ContentLength > 0 || incoming.Headers.TransferEncoding.Count > 0;
+        // An empty body keeps its Content-Type (an app may answer an empty JSON body differently from a missing type).
+        var hasBody = incoming.ContentLength > 0 || incoming.Headers.TransferEncoding.Count > 0 || incoming.Headers.ContentType.Count > 0;
         var delay = TimeSpan.FromMilliseconds(50);
         for (var attempt = 1; ; attempt++)
         {
