@@ -347,7 +347,7 @@ public sealed partial class FunctionsHostEmulator
     {
         var incoming = context.Request;
         var target = new Uri(workerHttpBase!, incoming.Path.ToUriComponent() + incoming.QueryString.ToUriComponent());
-        // An empty body keeps its Content-Type (an app may answer an empty JSON body differently from a missing type).
+        // An empty body keeps its Content-Type (the app answers an empty JSON body differently from a missing type).
         var hasBody = incoming.ContentLength > 0 || incoming.Headers.TransferEncoding.Count > 0 || incoming.Headers.ContentType.Count > 0;
         var delay = TimeSpan.FromMilliseconds(50);
         for (var attempt = 1; ; attempt++)
