@@ -35,6 +35,7 @@ public sealed partial class Functions(ILogger<Functions> logger)
             body,
             header = req.Headers["x-test"].ToString(),
             host = req.Host.Value,
+            contentType = req.ContentType,
         });
     }
 
@@ -61,6 +62,19 @@ public sealed partial class Functions(ILogger<Functions> logger)
         Environment.Exit(3);
         return new OkResult();
     }
+
+    [Function("NoContent")]
+    public static IActionResult NoContent([HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = "nocontent")] HttpRequest req) =>
+        new NoContentResult();
+
+    [Function("Setting")]
+    public static IActionResult Setting(
+        [HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = "setting/{name}")] HttpRequest req,
+        string name) =>
+        // What the emulator put in the worker's environment.
+        Environment.GetEnvironmentVariable(name) is { } value
+            ? new ContentResult { Content = value, ContentType = "text/plain", StatusCode = 200 }
+            : new NotFoundResult();
 
     [Function("Slow")]
     public static async Task<IActionResult> Slow(

@@ -95,12 +95,27 @@ public sealed class CliTests
     [Fact]
     public async Task The_CLI_serves_the_app_and_exits_0_on_SIGTERM()
     {
+        // local.settings.json Values are app settings, but a variable already in the environment wins.
+        var folder = TestWorker.NewTempFolder();
+        foreach (var file in Directory.EnumerateFiles(await TestWorker.FolderAsync()))
+        {
+            File.Copy(file, Path.Combine(folder, Path.GetFileName(file)));
+        }
+
+        await File.WriteAllTextAsync(
+            Path.Combine(folder, "local.settings.json"),
+            """{ "IsEncrypted": false, "Values": { "TestTimerSchedule": "0 0 12 * * *", "OnlyInLocalSettings": "x" } }""");
         var port = TestWorker.FreePort();
-        using var cli = new Cli(await TestWorker.FolderAsync(), port, Environment());
+        using var cli = new Cli(folder, port, Environment());
         Assert.True(
             await TestWorker.EventuallyAsync(() => cli.Output.Contains("Ready:", StringComparison.Ordinal) || cli.Process.HasExited, TimeSpan.FromSeconds(45)),
             cli.Output);
         Assert.Contains($"Echo: [GET] http://127.0.0.1:{port}/api/echo", cli.Output, StringComparison.Ordinal);
+        Assert.Contains("Tick: timerTrigger (%TestTimerSchedule% = 0 0 0 1 1 *)", cli.Output, StringComparison.Ordinal);
+        using (var setting = await TestWorker.Http.GetAsync(new Uri($"http://127.0.0.1:{port}/api/setting/OnlyInLocalSettings")))
+        {
+            Assert.Equal("x", await setting.Content.ReadAsStringAsync());
+        }
 
         using var response = await TestWorker.Http.GetAsync(new Uri($"http://127.0.0.1:{port}/api/echo"));
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);

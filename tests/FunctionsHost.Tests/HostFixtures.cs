@@ -7,8 +7,17 @@ public sealed class KeysOffHost : IAsyncLifetime
 
     public FunctionsHostEmulator Host { get; private set; } = null!;
 
-    public async ValueTask InitializeAsync() =>
-        Host = await TestWorker.StartAsync(markerFolder: MarkerFolder, schedule: "*/5 * * * * *");
+    public const string ShellOnlyVariable = "FUNCTIONSHOST_TESTS_SHELL_ONLY";
+
+    public async ValueTask InitializeAsync()
+    {
+        // In this process's environment only: InheritEnvironment = false must keep it from the worker.
+        Environment.SetEnvironmentVariable(ShellOnlyVariable, "leaked");
+        Host = await TestWorker.StartAsync(
+            markerFolder: MarkerFolder,
+            schedule: "*/5 * * * * *",
+            extraSettings: new() { ["Section:Key"] = "nested value", ["HOME"] = null });
+    }
 
     public async ValueTask DisposeAsync() => await Host.DisposeAsync();
 }

@@ -15,7 +15,7 @@ public sealed class HttpTests(KeysOffHost fixture) : IClassFixture<KeysOffHost>
     public void Every_function_is_loaded_with_its_metadata()
     {
         Assert.Equal(
-            ["DeleteItem", "Die", "Echo", "PostItem", "Slow", "Throws", "Tick", "Trace"],
+            ["DeleteItem", "Die", "Echo", "NoContent", "PostItem", "Setting", "Slow", "Throws", "Tick", "Trace"],
             host.Functions.Select(f => f.Name).Order(StringComparer.Ordinal));
 
         var echo = host.Functions.Single(f => f.Name == "Echo");
@@ -89,6 +89,61 @@ public sealed class HttpTests(KeysOffHost fixture) : IClassFixture<KeysOffHost>
     }
 
     [Fact]
+    public async Task An_empty_body_keeps_its_content_type()
+    {
+        using var response = await TestWorker.Http.PostAsync(Url("api/items/9"), new StringContent("", Encoding.UTF8, "application/json"));
+        using var json = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
+        Assert.Equal("", json.RootElement.GetProperty("body").GetString());
+        Assert.Equal("application/json; charset=utf-8", json.RootElement.GetProperty("contentType").GetString());
+    }
+
+    [Fact]
+    public async Task A_204_keeps_the_keep_alive_connection_usable()
+    {
+        // Raw HTTP/1.1 on one socket: HttpClient would silently retry on a fresh connection if Kestrel dropped this one
+        // (as it does after a wrongly written 204).
+        using var tcp = new System.Net.Sockets.TcpClient();
+        await tcp.ConnectAsync(host.BaseAddress.Host, host.BaseAddress.Port);
+        var stream = tcp.GetStream();
+        stream.ReadTimeout = 10_000;
+
+        async Task<string> RoundTripAsync(string path)
+        {
+            var request = Encoding.ASCII.GetBytes($"GET {path} HTTP/1.1\r\nHost: {host.BaseAddress.Authority}\r\n\r\n");
+            await stream.WriteAsync(request);
+            var received = new StringBuilder();
+            var buffer = new byte[4096];
+            // Enough for these small answers: the headers, then Content-Length bytes of body (none for a 204).
+            while (true)
+            {
+                var text = received.ToString();
+                var headerEnd = text.IndexOf("\r\n\r\n", StringComparison.Ordinal);
+                if (headerEnd >= 0)
+                {
+                    var length = System.Text.RegularExpressions.Regex.Match(text, "(?i)content-length: *(\\d+)");
+                    var bodyLength = length.Success ? int.Parse(length.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture) : 0;
+                    if (text.Length >= headerEnd + 4 + bodyLength)
+                    {
+                        return text;
+                    }
+                }
+
+                var read = await stream.ReadAsync(buffer);
+                Assert.True(read > 0, "The emulator closed the keep-alive connection after: " + text);
+                received.Append(Encoding.ASCII.GetString(buffer, 0, read));
+            }
+        }
+
+        for (var i = 0; i < 2; i++)
+        {
+            Assert.StartsWith("HTTP/1.1 204", await RoundTripAsync("/api/nocontent"), StringComparison.Ordinal);
+            var echo = await RoundTripAsync("/api/echo");
+            Assert.StartsWith("HTTP/1.1 200", echo, StringComparison.Ordinal);
+            Assert.EndsWith("echo", echo, StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
     public async Task Without_configured_keys_nothing_is_checked()
     {
         using var post = await TestWorker.Http.PostAsync(Url("api/items/7"), new StringContent("b"));
@@ -97,6 +152,26 @@ public sealed class HttpTests(KeysOffHost fixture) : IClassFixture<KeysOffHost>
         using var delete = await TestWorker.Http.DeleteAsync(Url("api/items/7"));
         Assert.Equal(HttpStatusCode.OK, delete.StatusCode);
         Assert.Equal("deleted 7", await delete.Content.ReadAsStringAsync());
+    }
+
+    [Fact]
+    public async Task Settings_reach_the_worker_and_the_callers_environment_does_not()
+    {
+        async Task<string?> SettingAsync(string name)
+        {
+            using var response = await TestWorker.Http.GetAsync(Url("api/setting/" + name));
+            return response.StatusCode == HttpStatusCode.OK ? await response.Content.ReadAsStringAsync() : null;
+        }
+
+        Assert.Equal("nested value", await SettingAsync("Section__Key"));
+        Assert.Equal("*/5 * * * * *", await SettingAsync("TestTimerSchedule"));
+        Assert.Null(await SettingAsync(KeysOffHost.ShellOnlyVariable));
+        // A null setting unsets even an essential.
+        Assert.Null(await SettingAsync("HOME"));
+        Assert.Equal(await TestWorker.FolderAsync(), await SettingAsync("FUNCTIONS_APPLICATION_DIRECTORY"));
+        Assert.Equal("dotnet-isolated", await SettingAsync("FUNCTIONS_WORKER_RUNTIME"));
+        Assert.Equal("Development", await SettingAsync("AZURE_FUNCTIONS_ENVIRONMENT"));
+        Assert.NotNull(await SettingAsync("PATH"));
     }
 
     [Fact]

@@ -10,6 +10,9 @@ internal static class TestWorker
 {
     private static readonly Lazy<Task<string>> Published = new(PublishAsync);
 
+    // Everything a run writes (the published worker, marker folders, app copies) goes under one folder, removed at exit.
+    private static readonly string RunFolder = CreateRunFolder();
+
     public static HttpClient Http { get; } = new() { Timeout = TimeSpan.FromSeconds(30) };
 
     /// <summary>The publish folder (host.json, functions.metadata, worker.config.json, the worker dll).</summary>
@@ -49,8 +52,29 @@ internal static class TestWorker
 
     public static string NewTempFolder()
     {
+        var path = Path.Combine(RunFolder, Guid.NewGuid().ToString("N")[..12]);
+        Directory.CreateDirectory(path);
+        return path;
+    }
+
+    private static string CreateRunFolder()
+    {
         var path = Path.Combine(Path.GetTempPath(), "FunctionsHost.Tests", Guid.NewGuid().ToString("N")[..12]);
         Directory.CreateDirectory(path);
+        AppDomain.CurrentDomain.ProcessExit += (_, _) =>
+        {
+            try
+            {
+                Directory.Delete(path, recursive: true);
+            }
+            catch (IOException)
+            {
+                // Best effort: a file still open must not fail the run.
+            }
+            catch (UnauthorizedAccessException)
+            {
+            }
+        };
         return path;
     }
 
@@ -88,14 +112,33 @@ internal static class TestWorker
     {
         var project = typeof(TestWorker).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>()
             .Single(a => a.Key == "TestWorkerProject").Value!;
+        // The worker was built with this test project (same configuration): publishing without a build is a copy.
+        var configuration = typeof(TestWorker).Assembly.GetCustomAttribute<AssemblyConfigurationAttribute>()?.Configuration ?? "Release";
         var output = NewTempFolder();
+        var (code, text) = await DotnetAsync("publish", project, "-c", configuration, "-o", output, "--no-build", "--nologo", "-v", "q");
+        if (code != 0)
+        {
+            // E.g. the test project was built without its reference to the worker: publish with a build.
+            (code, text) = await DotnetAsync("publish", project, "-c", configuration, "-o", output, "--nologo", "-v", "q", "-nodeReuse:false");
+        }
+
+        if (code != 0)
+        {
+            throw new InvalidOperationException($"dotnet publish of the test worker failed ({code}):\n{text}");
+        }
+
+        return output;
+    }
+
+    private static async Task<(int ExitCode, string Output)> DotnetAsync(params string[] arguments)
+    {
         var start = new ProcessStartInfo(DotnetHost())
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
         };
-        foreach (var argument in new[] { "publish", project, "-c", "Release", "-o", output, "--nologo", "-v", "q", "-nodeReuse:false" })
+        foreach (var argument in arguments)
         {
             start.ArgumentList.Add(argument);
         }
@@ -104,12 +147,6 @@ internal static class TestWorker
         var stdout = process.StandardOutput.ReadToEndAsync();
         var stderr = process.StandardError.ReadToEndAsync();
         await process.WaitForExitAsync();
-        if (process.ExitCode != 0)
-        {
-            throw new InvalidOperationException(
-                $"dotnet publish of the test worker failed ({process.ExitCode}):\n{await stdout}\n{await stderr}");
-        }
-
-        return output;
+        return (process.ExitCode, await stdout + await stderr);
     }
 }

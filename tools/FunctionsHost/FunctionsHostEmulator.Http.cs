@@ -3,6 +3,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Security.Cryptography;
 using System.Text;
+using System.Text.Json;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
@@ -169,7 +170,7 @@ public sealed partial class FunctionsHostEmulator
             return;
         }
 
-        var pending = SendNonHttpInvocation(function, "Manual");
+        var pending = SendNonHttpInvocation(function, "Manual", await AdminInputAsync(context.Request).ConfigureAwait(false));
         if (pending is null)
         {
             await WorkerUnavailableAsync(context).ConfigureAwait(false);
@@ -179,6 +180,24 @@ public sealed partial class FunctionsHostEmulator
         // Like the host: 202 once the invocation is on its way; the outcome goes to the log.
         _ = CompleteNonHttpAsync(function, pending.Value);
         context.Response.StatusCode = StatusCodes.Status202Accepted;
+    }
+
+    /// <summary>The host's admin body is <c>{"input": "…"}</c>; the input becomes a non-timer trigger's string data.</summary>
+    private static async Task<string> AdminInputAsync(HttpRequest request)
+    {
+        try
+        {
+            using var body = await JsonDocument.ParseAsync(request.Body, cancellationToken: request.HttpContext.RequestAborted).ConfigureAwait(false);
+            return body.RootElement.ValueKind == JsonValueKind.Object
+                && body.RootElement.TryGetProperty("input", out var input)
+                && input.ValueKind == JsonValueKind.String
+                ? input.GetString()!
+                : "";
+        }
+        catch (JsonException)
+        {
+            return "";
+        }
     }
 
     private static async Task WorkerUnavailableAsync(HttpContext context)
@@ -262,7 +281,7 @@ public sealed partial class FunctionsHostEmulator
         }
 
         LogExecuted(function, invocationId, result.Result, started);
-        if (result.Result?.Status != StatusResult.Types.Status.Success)
+        if ((result.Result?.Status ?? StatusResult.Types.Status.Success) != StatusResult.Types.Status.Success)
         {
             // The worker's proxied answer to a failed invocation is unreliable (a throwing function comes back as an
             // empty 200); the invocation result is the truth, as on the host.
@@ -280,6 +299,7 @@ public sealed partial class FunctionsHostEmulator
         catch (Exception e) when (e is HttpRequestException or TimeoutException or OperationCanceledException or IOException)
         {
             await proxyStop.CancelAsync().ConfigureAwait(false);
+            await IgnoreFailure(proxied).ConfigureAwait(false);
             if (connection.IsClosed)
             {
                 await WorkerUnavailableAsync(context).ConfigureAwait(false);
@@ -300,14 +320,14 @@ public sealed partial class FunctionsHostEmulator
             }
         }
 
-        // A 204/304 has no body and no Content-Length: Kestrel ends the connection after a 204 that claims one.
-        if (answer.StatusCode is StatusCodes.Status204NoContent or StatusCodes.Status304NotModified)
+        // Nothing is written for an empty answer or a 204/304: Kestrel throws on any write to a 204/304 body (even an
+        // empty one) and then silently closes the keep-alive connection, so the client's next request on it fails.
+        // Kestrel sets Content-Length: 0 itself where a body is allowed.
+        if (answer.Body.Length > 0 && answer.StatusCode is not (StatusCodes.Status204NoContent or StatusCodes.Status304NotModified))
         {
-            return;
+            context.Response.ContentLength = answer.Body.Length;
+            await context.Response.Body.WriteAsync(answer.Body, context.RequestAborted).ConfigureAwait(false);
         }
-
-        context.Response.ContentLength = answer.Body.Length;
-        await context.Response.Body.WriteAsync(answer.Body, context.RequestAborted).ConfigureAwait(false);
     }
 
     private static string TraceParent(HttpRequest request)

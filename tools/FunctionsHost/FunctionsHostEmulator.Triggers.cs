@@ -31,7 +31,10 @@ public sealed partial class FunctionsHostEmulator
         return await CompleteNonHttpAsync(function, pending.Value).WaitAsync(cancellationToken).ConfigureAwait(false);
     }
 
-    private (string InvocationId, Task<InvocationResponse?> Response, long Started)? SendNonHttpInvocation(HostedFunction function, string reason)
+    private (string InvocationId, Task<InvocationResponse?> Response, long Started)? SendNonHttpInvocation(
+        HostedFunction function,
+        string reason,
+        string input = "")
     {
         var invocationId = Guid.NewGuid().ToString();
         var response = connection.ExpectInvocation(invocationId);
@@ -53,7 +56,7 @@ public sealed partial class FunctionsHostEmulator
         request.InputData.Add(new ParameterBinding
         {
             Name = function.TriggerBindingName,
-            Data = function.IsTimer ? new TypedData { Json = TimerPayload(function) } : new TypedData { String = "" },
+            Data = function.IsTimer ? new TypedData { Json = TimerPayload(function) } : new TypedData { String = input },
         });
         output.Host("Information", $"Executing 'Functions.{function.Name}' (Reason='{reason}', Id={invocationId})");
         var started = Stopwatch.GetTimestamp();

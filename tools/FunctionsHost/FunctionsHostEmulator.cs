@@ -53,7 +53,7 @@ public sealed partial class FunctionsHostEmulator : IAsyncDisposable
     /// <summary>host.json's extensions.http.routePrefix ("api" unless set; may be empty).</summary>
     public string RoutePrefix => app?.RoutePrefix ?? "api";
 
-    /// <summary>Everything logged so far.</summary>
+    /// <summary>Everything logged so far (past 16 M characters the oldest half is dropped).</summary>
     public string Output => output.Snapshot();
 
     public int WorkerProcessId { get; private set; }
@@ -108,6 +108,7 @@ public sealed partial class FunctionsHostEmulator : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         await StopAsync().ConfigureAwait(false);
+        AppDomain.CurrentDomain.ProcessExit -= KillWorkerOnExit;
         timersStop.Dispose();
         connection.Dispose();
         workerHttp?.Dispose();
@@ -280,6 +281,9 @@ public sealed partial class FunctionsHostEmulator : IAsyncDisposable
 
         worker = process;
         WorkerProcessId = process.Id;
+        // The worker outlives a host that goes away without terminating it (a closed stream does not stop it): at
+        // least a normal exit of this process (or a forgotten DisposeAsync in a test run) takes the worker along.
+        AppDomain.CurrentDomain.ProcessExit += KillWorkerOnExit;
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
     }
@@ -479,6 +483,8 @@ public sealed partial class FunctionsHostEmulator : IAsyncDisposable
             }
         }
     }
+
+    private void KillWorkerOnExit(object? sender, EventArgs e) => KillWorkerTree();
 
     private void KillWorkerTree()
     {

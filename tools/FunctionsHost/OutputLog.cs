@@ -9,10 +9,18 @@ internal sealed class OutputLog(Action<string>? sink)
     private readonly StringBuilder text = new();
     private readonly Queue<string> tail = new();
 
+    // A long CLI session logs several lines per request: past this, the oldest half is dropped.
+    private const int MaxChars = 16 * 1024 * 1024;
+
     public void Line(string line)
     {
         lock (gate)
         {
+            if (text.Length + line.Length > MaxChars)
+            {
+                text.Remove(0, text.Length / 2).Insert(0, "[earlier output dropped]\n");
+            }
+
             text.Append(line).Append('\n');
             tail.Enqueue(line);
             if (tail.Count > 40)
