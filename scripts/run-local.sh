@@ -9,8 +9,14 @@ cd "$(dirname "$0")/.."
 [ -d node_modules/azurite ] || npm ci --no-audit --no-fund --loglevel=error
 
 azurite_pid=""
-cleanup() { [ -n "$azurite_pid" ] && kill "$azurite_pid" 2>/dev/null || true; }
+host_pid=""
+cleanup() {
+  # The host first (it stops the worker gracefully), then Azurite.
+  if [ -n "$host_pid" ]; then kill -TERM "$host_pid" 2>/dev/null || true; wait "$host_pid" 2>/dev/null || true; fi
+  if [ -n "$azurite_pid" ]; then kill "$azurite_pid" 2>/dev/null || true; fi
+}
 trap cleanup EXIT
+trap 'exit 130' INT TERM
 
 listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
@@ -41,5 +47,10 @@ cat <<MSG
   Stop:           Ctrl+C
 
 MSG
-# Not exec: the trap above stops Azurite when the host ends.
-scripts/functions-host.sh "$app" 7071
+# In the background, so that SIGINT/SIGTERM reach this script at once and the trap stops the host, then Azurite.
+scripts/functions-host.sh "$app" 7071 &
+host_pid=$!
+status=0
+wait "$host_pid" || status=$?
+host_pid=""
+exit "$status"
