@@ -54,6 +54,15 @@ public sealed class LifecycleTests
     }
 
     [Fact]
+    public async Task StopAsync_right_after_StartAsync_lets_the_worker_exit_cleanly()
+    {
+        // StartAsync waits for the worker's own Kestrel: a terminate before it listens makes the worker abort (134).
+        var host = await TestWorker.StartAsync();
+        await host.StopAsync();
+        Assert.True(host.WorkerExitCode == 0, host.Output);
+    }
+
+    [Fact]
     public async Task StopAsync_sends_worker_terminate_and_the_worker_exits_by_itself()
     {
         var logged = new System.Collections.Concurrent.ConcurrentQueue<string>();

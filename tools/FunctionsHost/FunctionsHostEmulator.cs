@@ -64,7 +64,8 @@ public sealed partial class FunctionsHostEmulator : IAsyncDisposable
     public int? WorkerExitCode => workerExitCode;
 
     /// <summary>
-    /// Returns once the worker has loaded every function and the HTTP front listens; throws
+    /// Returns once the worker has loaded every function, its own Kestrel accepts connections and the HTTP front
+    /// listens; throws
     /// <see cref="FunctionsHostStartException"/> when the worker exits, fails or times out first.
     /// </summary>
     public static async Task<FunctionsHostEmulator> StartAsync(FunctionsHostOptions options, CancellationToken cancellationToken = default)
@@ -188,6 +189,12 @@ public sealed partial class FunctionsHostEmulator : IAsyncDisposable
         }
 
         functions = loaded;
+        if (workerHttpBase is not null)
+        {
+            await WaitForWorkerAsync(WorkerHttpListensAsync(workerHttpBase, timeout.Token), "accepted connections on " + workerHttpBase, timeout.Token, cancellationToken)
+                .ConfigureAwait(false);
+        }
+
         await StartFrontAsync(timeout.Token).ConfigureAwait(false);
         PrintFunctions();
         StartTimers();
@@ -215,6 +222,29 @@ public sealed partial class FunctionsHostEmulator : IAsyncDisposable
         grpcApp.MapGrpcService<FunctionRpcService>();
         await grpcApp.StartAsync(cancellationToken).ConfigureAwait(false);
         return ListeningPort(grpcApp);
+    }
+
+    /// <summary>
+    /// Waits until the worker's own Kestrel accepts connections. The worker reports HttpUri before it listens; a
+    /// worker told to terminate in that window aborts (exit code 134), so "started" waits for it.
+    /// </summary>
+    private static async Task<bool> WorkerHttpListensAsync(Uri uri, CancellationToken cancellationToken)
+    {
+        var delay = TimeSpan.FromMilliseconds(20);
+        while (true)
+        {
+            using var probe = new System.Net.Sockets.TcpClient();
+            try
+            {
+                await probe.ConnectAsync(uri.Host, uri.Port, cancellationToken).ConfigureAwait(false);
+                return true;
+            }
+            catch (System.Net.Sockets.SocketException)
+            {
+                await Task.Delay(delay, cancellationToken).ConfigureAwait(false);
+                delay = TimeSpan.FromMilliseconds(Math.Min(delay.TotalMilliseconds * 2, 200));
+            }
+        }
     }
 
     private static int ListeningPort(WebApplication web)
@@ -322,7 +352,7 @@ public sealed partial class FunctionsHostEmulator : IAsyncDisposable
     private async Task<T> WaitForWorkerAsync<T>(Task<T> step, string what, CancellationToken timeout, CancellationToken caller)
     {
         var finished = await Task.WhenAny(step, workerExited.Task, Task.Delay(Timeout.Infinite, timeout)).ConfigureAwait(false);
-        if (finished == step)
+        if (finished == step && !step.IsCanceled)
         {
             return await step.ConfigureAwait(false);
         }

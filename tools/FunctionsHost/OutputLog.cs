@@ -7,7 +7,6 @@ internal sealed class OutputLog(Action<string>? sink)
 {
     private readonly Lock gate = new();
     private readonly StringBuilder text = new();
-    private readonly Queue<string> tail = new();
 
     // A long CLI session logs several lines per request: past this, the oldest half is dropped.
     private const int MaxChars = 16 * 1024 * 1024;
@@ -22,11 +21,6 @@ internal sealed class OutputLog(Action<string>? sink)
             }
 
             text.Append(line).Append('\n');
-            tail.Enqueue(line);
-            if (tail.Count > 40)
-            {
-                tail.Dequeue();
-            }
         }
 
         try
@@ -47,14 +41,6 @@ internal sealed class OutputLog(Action<string>? sink)
         lock (gate)
         {
             return text.ToString();
-        }
-    }
-
-    public string[] Tail()
-    {
-        lock (gate)
-        {
-            return [.. tail];
         }
     }
 }
