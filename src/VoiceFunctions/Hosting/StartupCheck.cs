@@ -36,7 +36,15 @@ public static class StartupCheck
             return 1;
         }
 
-        host.Run();
+        try
+        {
+            host.Run();
+        }
+        catch (OperationCanceledException)
+        {
+            // The host asked the worker to stop before it had finished starting (scale-in, a deployment): a normal end.
+        }
+
         return 0;
     }
 }
