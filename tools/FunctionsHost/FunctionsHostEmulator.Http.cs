@@ -300,8 +300,15 @@ public sealed partial class FunctionsHostEmulator
             }
         }
 
-        context.Response.ContentLength = answer.Body.Length;
-        await context.Response.Body.WriteAsync(answer.Body, context.RequestAborted).ConfigureAwait(false);
+        // Nothing is written for an empty answer: Kestrel throws on any write to a 204/304 response, even an empty
+        // one, after the headers are out, and then closes the keep-alive connection without a word (the next
+        // request a client sends on it fails with "response ended prematurely"). Kestrel sets Content-Length: 0
+        // itself where a body is allowed.
+        if (answer.Body.Length > 0)
+        {
+            context.Response.ContentLength = answer.Body.Length;
+            await context.Response.Body.WriteAsync(answer.Body, context.RequestAborted).ConfigureAwait(false);
+        }
     }
 
     private static string TraceParent(HttpRequest request)
