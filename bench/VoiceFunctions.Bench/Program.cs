@@ -9,7 +9,7 @@ namespace VoiceFunctions.Bench;
 /// <summary>
 /// Issue 6's benchmark, re-based for the isolated worker (issue 9 item 7). Usage (scripts/bench.sh does the
 /// publishing and passes the folders):
-/// <c>VoiceFunctions.Bench --apps DIR --repo DIR --out DIR [--emulator FunctionsHost.dll] [--duration 10] [--warmup 3] [--turns 4] [--cold-runs 7 (0: none)] [--concurrency 1,16,64] [--targets direct-http-floor,http-floor,storage-floor,storage-floor-batch,app] [--extra-apps name=publishfolder,…]</c>.
+/// <c>VoiceFunctions.Bench --apps DIR --repo DIR --out DIR [--emulator FunctionsHost.dll] [--duration 10] [--warmup 3] [--turns 4] [--cold-runs 7 (0: none)] [--concurrency 1,16,64] [--targets direct-http-floor,http-floor,storage-floor,storage-floor-batch,app] [--extra-apps name=publishfolder,…] [--worker-env KEY=VALUE;…]</c>.
 /// DIR of --apps holds the Release publish folders app, app-r2r, http-floor, http-floor-r2r, storage-floor,
 /// direct-http-floor and functions-host (the emulator, unless --emulator names it).
 /// </summary>
@@ -52,6 +52,8 @@ public static class Program
 
     private static string _emulatorDll = string.Empty;
 
+    private static IReadOnlyDictionary<string, string> _workerEnv = new Dictionary<string, string>();
+
     /// <summary>Under the work folder (deleted by scripts/bench.sh), never the shared default in /tmp.</summary>
     private static string _spoolRoot = Path.GetTempPath();
 
@@ -72,6 +74,11 @@ public static class Program
         if (variant.ViaEmulator)
         {
             env["AZURE_FUNCTIONS_ENVIRONMENT"] = "Production"; // the emulator's default is Development
+            foreach (var (key, value) in _workerEnv)
+            {
+                env[key] = value; // experiments (--worker-env); the emulator process gets them too
+            }
+
             return Child.Start(variant.Name, "dotnet", [_emulatorDll, variant.AppFolder, port.ToString(CultureInfo.InvariantCulture)], variant.AppFolder, env, EmulatorReadyMarker);
         }
 
@@ -116,6 +123,7 @@ public static class Program
     {
         _spoolRoot = Path.Combine(Path.GetDirectoryName(o.Apps.TrimEnd('/')) ?? Path.GetTempPath(), "spools");
         _emulatorDll = o.Emulator;
+        _workerEnv = o.WorkerEnv;
         if (!File.Exists(_emulatorDll))
         {
             throw new InvalidOperationException($"The Functions host emulator is not published at {_emulatorDll} (dotnet publish tools/FunctionsHost).");
@@ -246,6 +254,9 @@ public sealed record BenchOptions
     /// <summary>Load targets to run (null: all); for quick looks, e.g. while profiling.</summary>
     public IReadOnlyList<string>? Targets { get; init; }
 
+    /// <summary>Experiments: extra environment variables for every emulator-started target (the CLI passes them on to the worker).</summary>
+    public IReadOnlyDictionary<string, string> WorkerEnv { get; init; } = new Dictionary<string, string>();
+
     /// <summary>Extra app publish folders for the cold-start comparison (name → folder).</summary>
     public IReadOnlyDictionary<string, string> ExtraApps { get; init; } = new Dictionary<string, string>();
 
@@ -272,6 +283,9 @@ public sealed record BenchOptions
             ColdRuns = (int)Number("--cold-runs", 7),
             Concurrency = map.TryGetValue("--concurrency", out var c) ? [.. c.Split(',').Select(s => int.Parse(s, CultureInfo.InvariantCulture))] : [1, 16, 64],
             Targets = map.TryGetValue("--targets", out var t) ? t.Split(',') : null,
+            WorkerEnv = map.TryGetValue("--worker-env", out var we)
+                ? we.Split(';', StringSplitOptions.RemoveEmptyEntries).Select(e => e.Split('=', 2)).ToDictionary(kv => kv[0], kv => kv[1])
+                : new Dictionary<string, string>(),
             ExtraApps = map.TryGetValue("--extra-apps", out var x)
                 ? x.Split(',').Select(e => e.Split('=', 2)).ToDictionary(kv => kv[0], kv => Path.GetFullPath(kv[1]))
                 : new Dictionary<string, string>(),
