@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
-# The performance benchmark of issue 6 (docs/benchmarks.md). One command:
+# The performance benchmark of issue 6, re-based on the isolated worker by issue 9 item 7 (docs/benchmarks.md).
+# One command:
 #
 #   scripts/bench.sh                 # benchmarks the committed HEAD (a clean snapshot via git archive)
 #   BENCH_REF=worktree scripts/bench.sh   # benchmarks the working tree as it is
 #   BENCH_REF=<commit> scripts/bench.sh   # any other commit
 #
-# It publishes the handler (Release; plain and ReadyToRun/linux-x64) and the floor apps in bench/Floors,
-# starts Azurite and each app the way the Functions host starts a custom handler (`dotnet App.dll` in the
-# app folder, port in FUNCTIONS_CUSTOMHANDLER_PORT), drives simulated calls over 127.0.0.1 at
-# concurrency 1, 16 and 64, measures cold starts, and writes docs/benchmarks.json and the generated part
-# of docs/benchmarks.md. Loopback only, bounded in time (~6-8 min on 2 cores); every process it starts
-# is killed when it ends, fails or is interrupted. Extra arguments go to the driver, e.g.
+# It publishes the app (Release; plain and ReadyToRun/linux-x64), the floor workers in bench/Floors and the
+# Functions host emulator (tools/FunctionsHost), starts Azurite and every worker under the emulator CLI
+# (`dotnet FunctionsHost.dll <app folder> <port>`, settings as environment variables) — the old direct
+# ASP.NET Core floor (`direct-http-floor`) directly on Kestrel, for the emulator hop's cost — drives simulated
+# calls over 127.0.0.1 at concurrency 1, 16 and 64, measures cold starts, and writes docs/benchmarks.json and
+# the generated part of docs/benchmarks.md. Loopback only, bounded in time (~6-8 min on 2 cores); every process
+# it starts is killed when it ends, fails or is interrupted. Extra arguments go to the driver, e.g.
 #   scripts/bench.sh --duration 5 --cold-runs 3
 # Needs: .NET SDK (global.json), node + `npm ci` (Azurite), NuGet access for the linux-x64 runtime
 # packs the ReadyToRun publish uses (first run only).
@@ -54,18 +56,21 @@ else
   commit="$(git rev-parse --short "$ref")"
 fi
 
-echo "[bench] publishing handler ($commit) and floors into $apps"
+echo "[bench] publishing the app ($commit), the floors and the emulator into $apps"
 start=$SECONDS
-pub "$src/src/VoiceFunctions" -o "$apps/handler"
-pub "$src/src/VoiceFunctions" "${r2r[@]}" -o "$apps/handler-r2r"
+pub "$src/src/VoiceFunctions" -o "$apps/app"
+pub "$src/src/VoiceFunctions" "${r2r[@]}" -o "$apps/app-r2r"
 pub bench/Floors/HttpFloor -o "$apps/http-floor"
 pub bench/Floors/HttpFloor "${r2r[@]}" -o "$apps/http-floor-r2r"
 pub bench/Floors/StorageFloor -o "$apps/storage-floor"
+pub bench/Floors/DirectHttpFloor -o "$apps/direct-http-floor"
+# The emulator from the same snapshot as the app, so a run of an older commit uses that commit's emulator.
+pub "$src/tools/FunctionsHost" -o "$apps/functions-host"
 dotnet build bench/VoiceFunctions.Bench -c Release --nologo -v quiet --disable-build-servers --artifacts-path "$artifacts"
 echo "[bench] published in $((SECONDS - start)) s"
 
 dotnet "$artifacts/bin/VoiceFunctions.Bench/release/VoiceFunctions.Bench.dll" \
-  --apps "$apps" --repo "$root" --out "$root/docs" --commit "$commit" "$@" &
+  --apps "$apps" --repo "$root" --out "$root/docs" --commit "$commit" --emulator "$apps/functions-host/FunctionsHost.dll" "$@" &
 driver_pid=$!
 wait "$driver_pid"
 driver_pid=""

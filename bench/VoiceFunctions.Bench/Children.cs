@@ -14,12 +14,14 @@ public sealed class Child : IDisposable
 {
     private static readonly List<Child> Live = [];
     private readonly StringBuilder _output = new();
+    private readonly string _readyMarker;
     private long _startedLineTicks;
 
-    private Child(Process process, string name)
+    private Child(Process process, string name, string readyMarker)
     {
         Process = process;
         Name = name;
+        _readyMarker = readyMarker;
     }
 
     public Process Process { get; }
@@ -28,7 +30,8 @@ public sealed class Child : IDisposable
 
     public int Pid => Process.Id;
 
-    /// <summary>Stopwatch timestamp of the first output line holding "Application started" (0 when none yet).</summary>
+    /// <summary>Stopwatch timestamp of the first output line holding the ready marker (0 when none yet): "Application
+    /// started" for an app started directly, the emulator CLI's "Ready:" line (every function loaded, port bound) for a worker.</summary>
     public long HostStartedTimestamp => Interlocked.Read(ref _startedLineTicks);
 
     public string Output
@@ -42,7 +45,7 @@ public sealed class Child : IDisposable
         }
     }
 
-    public static Child Start(string name, string executable, IEnumerable<string> arguments, string workingDirectory, IReadOnlyDictionary<string, string> environment)
+    public static Child Start(string name, string executable, IEnumerable<string> arguments, string workingDirectory, IReadOnlyDictionary<string, string> environment, string readyMarker = "Application started")
     {
         var start = new ProcessStartInfo(executable)
         {
@@ -69,7 +72,7 @@ public sealed class Child : IDisposable
         }
 
         var process = new Process { StartInfo = start };
-        var child = new Child(process, name);
+        var child = new Child(process, name, readyMarker);
         process.OutputDataReceived += (_, e) => child.Append(e.Data);
         process.ErrorDataReceived += (_, e) => child.Append(e.Data);
         lock (Live)
@@ -105,7 +108,7 @@ public sealed class Child : IDisposable
             return;
         }
 
-        if (_startedLineTicks == 0 && line.Contains("Application started", StringComparison.Ordinal))
+        if (_startedLineTicks == 0 && line.Contains(_readyMarker, StringComparison.Ordinal))
         {
             Interlocked.CompareExchange(ref _startedLineTicks, Stopwatch.GetTimestamp(), 0);
         }

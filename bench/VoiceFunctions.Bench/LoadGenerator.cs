@@ -107,11 +107,17 @@ public static class LoadGenerator
             var ticks = Stopwatch.GetTimestamp() - start;
             var roundTrips = response.Headers.TryGetValues("X-Storage-Round-Trips", out var values) &&
                 int.TryParse(values.FirstOrDefault(), NumberStyles.None, CultureInfo.InvariantCulture, out var n) ? n : -1;
+            if (!response.IsSuccessStatusCode)
+            {
+                recorder.Kind(((int)response.StatusCode).ToString(CultureInfo.InvariantCulture));
+            }
+
             recorder.Add(type, ticks, (int)response.StatusCode, roundTrips);
             return response.IsSuccessStatusCode;
         }
         catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException)
         {
+            recorder.Kind(ex is HttpRequestException h ? $"{ex.GetType().Name}: {h.HttpRequestError}" : ex.GetType().Name);
             recorder.Failures[type]++;
             return false;
         }
@@ -123,6 +129,11 @@ public static class LoadGenerator
         public long[] Failures { get; } = new long[3];
         public Dictionary<int, long>[] RoundTrips { get; } = [[], [], []];
         public long Calls { get; set; }
+
+        /// <summary>Errors by kind: the status code, or the exception and its HttpRequestError.</summary>
+        public Dictionary<string, long> ErrorKinds { get; } = [];
+
+        public void Kind(string kind) => ErrorKinds[kind] = ErrorKinds.GetValueOrDefault(kind) + 1;
 
         public void Add(int type, long ticks, int status, int roundTrips)
         {
@@ -188,6 +199,9 @@ public sealed record PhaseResult
     public long Calls { get; init; }
     public double CallsPerSecond { get; init; }
     public LatencyStats? All { get; init; }
+
+    /// <summary>Errors by kind (status code or exception); empty when there were none.</summary>
+    public SortedDictionary<string, long> ErrorKinds { get; init; } = [];
     public Dictionary<string, LatencyStats> ByType { get; init; } = [];
     public PhaseResources? Resources { get; set; }
 
@@ -220,6 +234,7 @@ public sealed record PhaseResult
             CallsPerSecond = Math.Round(calls / seconds, 1),
             All = LatencyStats.From(all, allErrors, seconds, allRoundTrips),
             ByType = byType,
+            ErrorKinds = new SortedDictionary<string, long>(recorders.SelectMany(r => r.ErrorKinds).GroupBy(kv => kv.Key, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.Sum(kv => kv.Value), StringComparer.Ordinal), StringComparer.Ordinal),
         };
     }
 }

@@ -67,6 +67,35 @@ public static class ProcStats
         return ((total - idle) / TicksPerSecond, total / TicksPerSecond);
     }
 
+    /// <summary>The processes whose parent is <paramref name="pid"/> (field 4 of /proc/&lt;pid&gt;/stat).</summary>
+    public static List<int> ChildPids(int pid)
+    {
+        var children = new List<int>();
+        foreach (var dir in Directory.EnumerateDirectories("/proc"))
+        {
+            if (!int.TryParse(Path.GetFileName(dir), NumberStyles.None, CultureInfo.InvariantCulture, out var candidate))
+            {
+                continue;
+            }
+
+            try
+            {
+                var stat = File.ReadAllText(Path.Combine(dir, "stat"));
+                var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+                if (int.Parse(fields[1], CultureInfo.InvariantCulture) == pid)
+                {
+                    children.Add(candidate);
+                }
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                // gone meanwhile
+            }
+        }
+
+        return children;
+    }
+
     public static string CpuModel()
     {
         try
@@ -102,19 +131,25 @@ public static class ProcStats
 public sealed class PhaseMonitor : IAsyncDisposable
 {
     private readonly int _target;
+    private readonly int? _host;
     private readonly int? _storage;
     private readonly CancellationTokenSource _stop = new();
     private readonly Task _sampler;
-    private readonly double _targetCpu0, _storageCpu0, _selfCpu0;
+    private readonly double _targetCpu0, _hostCpu0, _storageCpu0, _selfCpu0;
     private readonly (double Busy, double Total) _machine0;
     private readonly DateTime _t0 = DateTime.UtcNow;
-    private double _maxRss;
+    private double _maxRss, _maxHostRss;
 
-    public PhaseMonitor(int target, int? storage)
+    /// <param name="target">The process under test: the worker (or an app started directly).</param>
+    /// <param name="host">The emulator process in front of the worker (null for an app started directly).</param>
+    /// <param name="storage">Azurite (null when the target uses no storage).</param>
+    public PhaseMonitor(int target, int? host, int? storage)
     {
         _target = target;
+        _host = host;
         _storage = storage;
         _targetCpu0 = ProcStats.CpuSeconds(target);
+        _hostCpu0 = host is { } h ? ProcStats.CpuSeconds(h) : 0;
         _storageCpu0 = storage is { } s ? ProcStats.CpuSeconds(s) : 0;
         _selfCpu0 = ProcStats.CpuSeconds(Environment.ProcessId);
         _machine0 = ProcStats.MachineCpu();
@@ -128,6 +163,11 @@ public sealed class PhaseMonitor : IAsyncDisposable
             if (ProcStats.Memory(_target) is { } m)
             {
                 _maxRss = Math.Max(_maxRss, m.Rss);
+            }
+
+            if (_host is { } h && ProcStats.Memory(h) is { } hm)
+            {
+                _maxHostRss = Math.Max(_maxHostRss, hm.Rss);
             }
 
             try
@@ -149,6 +189,7 @@ public sealed class PhaseMonitor : IAsyncDisposable
         var wall = (DateTime.UtcNow - _t0).TotalSeconds;
         var machine = ProcStats.MachineCpu();
         var target = ProcStats.CpuSeconds(_target) - _targetCpu0;
+        var host = _host is { } h ? ProcStats.CpuSeconds(h) - _hostCpu0 : 0;
         var storage = _storage is { } s ? ProcStats.CpuSeconds(s) - _storageCpu0 : 0;
         var self = ProcStats.CpuSeconds(Environment.ProcessId) - _selfCpu0;
         var busy = machine.Busy - _machine0.Busy;
@@ -158,14 +199,21 @@ public sealed class PhaseMonitor : IAsyncDisposable
             _maxRss = Math.Max(_maxRss, m.Rss);
         }
 
+        if (_host is { } hp && ProcStats.Memory(hp) is { } hm)
+        {
+            _maxHostRss = Math.Max(_maxHostRss, hm.Rss);
+        }
+
         return new PhaseResources
         {
             MaxRssMiB = Math.Round(_maxRss, 1),
             HwmMiB = memory is { } mm ? Math.Round(mm.Hwm, 1) : null,
             TargetCpuPct = Pct(target, wall),
+            HostMaxRssMiB = _host is null ? null : Math.Round(_maxHostRss, 1),
+            HostCpuPct = _host is null ? null : Pct(host, wall),
             AzuriteCpuPct = _storage is null ? null : Pct(storage, wall),
             LoadGeneratorCpuPct = Pct(self, wall),
-            OtherCpuPct = Pct(Math.Max(0, busy - target - storage - self), wall),
+            OtherCpuPct = Pct(Math.Max(0, busy - target - host - storage - self), wall),
             MachineBusyPct = Math.Round(100.0 * busy / Math.Max(1e-9, machine.Total - _machine0.Total), 1),
         };
     }
@@ -189,6 +237,10 @@ public sealed record PhaseResources
     public double MaxRssMiB { get; init; }
     public double? HwmMiB { get; init; }
     public double TargetCpuPct { get; init; }
+
+    /// <summary>The emulator in front of the worker (null for an app started directly).</summary>
+    public double? HostMaxRssMiB { get; init; }
+    public double? HostCpuPct { get; init; }
     public double? AzuriteCpuPct { get; init; }
     public double LoadGeneratorCpuPct { get; init; }
     public double OtherCpuPct { get; init; }

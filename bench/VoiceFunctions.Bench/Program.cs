@@ -7,13 +7,18 @@ using System.Text.Json.Serialization;
 namespace VoiceFunctions.Bench;
 
 /// <summary>
-/// Issue 6's benchmark. Usage (scripts/bench.sh does the publishing and passes the folders):
-/// <c>VoiceFunctions.Bench --apps DIR --repo DIR --out DIR [--duration 10] [--warmup 3] [--turns 4] [--cold-runs 7 (0: none)] [--concurrency 1,16,64] [--targets http-floor,storage-floor,storage-floor-batch,handler,handler-gc-workstation] [--extra-handlers name=publishfolder,…]</c>.
-/// DIR of --apps holds the Release publish folders handler, handler-r2r, http-floor, http-floor-r2r, storage-floor.
+/// Issue 6's benchmark, re-based for the isolated worker (issue 9 item 7). Usage (scripts/bench.sh does the
+/// publishing and passes the folders):
+/// <c>VoiceFunctions.Bench --apps DIR --repo DIR --out DIR [--emulator FunctionsHost.dll] [--duration 10] [--warmup 3] [--turns 4] [--cold-runs 7 (0: none)] [--concurrency 1,16,64] [--targets direct-http-floor,http-floor,storage-floor,storage-floor-batch,app] [--extra-apps name=publishfolder,…] [--worker-env KEY=VALUE;…]</c>.
+/// DIR of --apps holds the Release publish folders app, app-r2r, http-floor, http-floor-r2r, storage-floor,
+/// direct-http-floor and functions-host (the emulator, unless --emulator names it).
 /// </summary>
 public static class Program
 {
     public const string SystemPrompt = "You are the benchmark assistant of VoiceFunctions. Answer briefly and politely.";
+
+    /// <summary>The emulator CLI's line once every function is loaded and the HTTP port is bound.</summary>
+    public const string EmulatorReadyMarker = "Ready:";
 
     public static async Task<int> Main(string[] args)
     {
@@ -43,42 +48,87 @@ public static class Program
         }
     }
 
-    /// <summary>The environment the Functions host gives a custom handler, plus the app settings.</summary>
-    public static Dictionary<string, string> HostEnvironment(int port, IReadOnlyDictionary<string, string> settings)
-    {
-        var env = new Dictionary<string, string>
-        {
-            ["FUNCTIONS_CUSTOMHANDLER_PORT"] = port.ToString(CultureInfo.InvariantCulture),
-            ["ASPNETCORE_ENVIRONMENT"] = "Production",
-        };
-        foreach (var (key, value) in settings)
-        {
-            env[key] = value;
-        }
+    private static readonly Dictionary<string, string> NoSettings = [];
 
+    private static string _emulatorDll = string.Empty;
+
+    private static IReadOnlyDictionary<string, string> _workerEnv = new Dictionary<string, string>();
+
+    /// <summary>Under the work folder (deleted by scripts/bench.sh), never the shared default in /tmp.</summary>
+    private static string _spoolRoot = Path.GetTempPath();
+
+    /// <summary>
+    /// Starts an app the way its target says: a worker as <c>dotnet FunctionsHost.dll &lt;folder&gt; &lt;port&gt;</c>
+    /// (the emulator CLI, which starts the worker and binds the port once every function is loaded; settings as
+    /// environment variables, which the CLI passes on to the worker), an app started directly as the Functions host
+    /// once started a custom handler (<c>dotnet App.dll</c>, port in FUNCTIONS_CUSTOMHANDLER_PORT).
+    /// </summary>
+    public static Child Launch(AppVariant variant, int port)
+    {
+        var env = new Dictionary<string, string>(variant.Settings);
         if (env.ContainsKey("Spool__Path"))
         {
             env["Spool__Path"] = Path.Combine(_spoolRoot, "spool-" + Guid.NewGuid().ToString("N")); // fresh for every start
         }
 
-        return env;
+        if (variant.ViaEmulator)
+        {
+            env["AZURE_FUNCTIONS_ENVIRONMENT"] = "Production"; // the emulator's default is Development
+            foreach (var (key, value) in _workerEnv)
+            {
+                env[key] = value; // experiments (--worker-env); the emulator process gets them too
+            }
+
+            return Child.Start(variant.Name, "dotnet", [_emulatorDll, variant.AppFolder, port.ToString(CultureInfo.InvariantCulture)], variant.AppFolder, env, EmulatorReadyMarker);
+        }
+
+        env["FUNCTIONS_CUSTOMHANDLER_PORT"] = port.ToString(CultureInfo.InvariantCulture);
+        env["ASPNETCORE_ENVIRONMENT"] = "Production";
+        return Child.Start(variant.Name, "dotnet", [variant.Dll], variant.AppFolder, env);
     }
 
-    /// <summary>Under the work folder (deleted by scripts/bench.sh), never the shared default in /tmp.</summary>
-    private static string _spoolRoot = Path.GetTempPath();
+    /// <summary>The worker process of an emulator child (its child process running the app's dll); null when not (yet) there.</summary>
+    public static int? WorkerPid(Child emulator, string dll)
+    {
+        var children = ProcStats.ChildPids(emulator.Pid);
+        foreach (var pid in children)
+        {
+            try
+            {
+                if (File.ReadAllText($"/proc/{pid}/cmdline").Contains(dll, StringComparison.Ordinal))
+                {
+                    return pid;
+                }
+            }
+            catch (IOException)
+            {
+            }
+        }
 
-    private static Dictionary<string, string> HandlerSettings(string connectionString) => new()
+        return children.Count > 0 ? children[0] : null;
+    }
+
+    private static Dictionary<string, string> AppSettings(string connectionString) => new()
     {
         ["SessionStore__ConnectionString"] = connectionString,
         ["Personas__default__SystemPrompt"] = SystemPrompt,
+        ["RetentionSchedule"] = "0 0 3 * * *",
+        ["AiFlow__RequireApiToken"] = "false",
         ["Diagnostics__StorageRoundTripsHeader"] = "true",
-        // Each handler start gets its own, empty spool: nothing is replayed from (or into) other runs or test runs.
-        ["Spool__Path"] = Path.Combine(_spoolRoot, "spool-" + Guid.NewGuid().ToString("N")),
+        // Each start gets its own, empty spool (replaced in Launch): nothing is replayed from (or into) other runs or test runs.
+        ["Spool__Path"] = "fresh",
     };
 
     private static async Task<BenchResults> RunAsync(BenchOptions o)
     {
         _spoolRoot = Path.Combine(Path.GetDirectoryName(o.Apps.TrimEnd('/')) ?? Path.GetTempPath(), "spools");
+        _emulatorDll = o.Emulator;
+        _workerEnv = o.WorkerEnv;
+        if (!File.Exists(_emulatorDll))
+        {
+            throw new InvalidOperationException($"The Functions host emulator is not published at {_emulatorDll} (dotnet publish tools/FunctionsHost).");
+        }
+
         var results = new BenchResults
         {
             GeneratedAtUtc = DateTime.UtcNow.ToString("yyyy-MM-dd HH:mm:ss 'UTC'", CultureInfo.InvariantCulture),
@@ -95,41 +145,50 @@ public static class Program
             Settings = o,
         };
         var clock = Stopwatch.StartNew();
+        string Folder(string name) => Path.Combine(o.Apps, name);
 
         // Load: each target on its own fresh Azurite (in memory), so none inherits another's data.
-        (string Name, string Folder, string Dll, bool Storage, Func<string, Dictionary<string, string>> Settings)[] targets =
+        (AppVariant App, bool Storage, Func<string, Dictionary<string, string>> Settings)[] targets =
         [
-            ("http-floor", "http-floor", "HttpFloor.dll", false, _ => []),
-            ("storage-floor", "storage-floor", "StorageFloor.dll", true, cs => new() { ["Floor__ConnectionString"] = cs, ["Floor__Mode"] = "entity" }),
-            ("storage-floor-batch", "storage-floor", "StorageFloor.dll", true, cs => new() { ["Floor__ConnectionString"] = cs, ["Floor__Mode"] = "batch" }),
-            ("handler", "handler", "VoiceFunctions.dll", true, HandlerSettings),
-            // Context for the RSS budget: the same handler on the workstation GC (the Web SDK defaults to server GC).
-            ("handler-gc-workstation", "handler", "VoiceFunctions.dll", true, cs => new(HandlerSettings(cs)) { ["DOTNET_gcServer"] = "0" }),
+            (new("direct-http-floor", "context: the old HTTP floor, `dotnet new web` + a no-op POST, started directly on Kestrel (no emulator)", Folder("direct-http-floor"), "DirectHttpFloor.dll", NoSettings, ViaEmulator: false), false, _ => []),
+            (new("http-floor", "bare isolated worker, one no-op HTTP function → 204, under the emulator", Folder("http-floor"), "HttpFloor.dll", NoSettings), false, _ => []),
+            (new("storage-floor", "bare isolated worker, one AddEntity per request, under the emulator", Folder("storage-floor"), "StorageFloor.dll", NoSettings), true, cs => new() { ["Floor__ConnectionString"] = cs, ["Floor__Mode"] = "entity" }),
+            (new("storage-floor-batch", "the same, the write as a 1-operation entity-group transaction", Folder("storage-floor"), "StorageFloor.dll", NoSettings), true, cs => new() { ["Floor__ConnectionString"] = cs, ["Floor__Mode"] = "batch" }),
+            (new("app", "src/VoiceFunctions, plain Release publish, under the emulator", Folder("app"), "VoiceFunctions.dll", NoSettings), true, AppSettings),
         ];
-        foreach (var target in targets.Where(t => o.Targets is null || o.Targets.Contains(t.Name)))
+        foreach (var (template, storage, settings) in targets.Where(t => o.Targets is null || o.Targets.Contains(t.App.Name)))
         {
-            Log($"load: {target.Name}");
-            using var azurite = target.Storage ? await AzuriteProcess.StartAsync(o.Repo) : null;
+            Log($"load: {template.Name}");
+            using var azurite = storage ? await AzuriteProcess.StartAsync(o.Repo) : null;
             var port = Child.FreePort();
-            var folder = Path.Combine(o.Apps, target.Folder);
-            using var app = Child.Start(target.Name, "dotnet", [target.Dll], folder, HostEnvironment(port, target.Settings(azurite?.ConnectionString ?? string.Empty)));
-            await WaitReadyAsync(app, port, TimeSpan.FromSeconds(60));
+            var variant = template with { Settings = settings(azurite?.ConnectionString ?? string.Empty) };
+            using var app = Launch(variant, port);
+            await Child.WaitForPortAsync(app, port, TimeSpan.FromSeconds(90));
+            int? workerPid = variant.ViaEmulator ? WorkerPid(app, variant.Dll) ?? throw new InvalidOperationException($"{variant.Name}: no worker process under the emulator:\n{app.Output}") : null;
+            var measuredPid = workerPid ?? app.Pid;
             using var http = LoadGenerator.CreateClient(port);
             await LoadGenerator.RunAsync(http, 16, TimeSpan.FromSeconds(o.WarmupSeconds), o.Turns, record: false);
             var phases = new List<PhaseResult>();
             foreach (var concurrency in o.Concurrency)
             {
-                await using var monitor = new PhaseMonitor(app.Pid, azurite?.Child.Pid);
+                await using var monitor = new PhaseMonitor(measuredPid, workerPid is null ? null : app.Pid, azurite?.Child.Pid);
                 var phase = await LoadGenerator.RunAsync(http, concurrency, TimeSpan.FromSeconds(o.DurationSeconds), o.Turns, record: true);
                 phase.Resources = await monitor.StopAsync();
                 phases.Add(phase);
-                Log($"  c={concurrency}: {phase.All!.Rps} req/s, p50 {phase.All.P50Ms} ms, p99 {phase.All.P99Ms} ms, errors {phase.All.Errors}, RSS max {phase.Resources.MaxRssMiB} MiB");
+                Log($"  c={concurrency}: {phase.All!.Rps} req/s, p50 {phase.All.P50Ms} ms, p99 {phase.All.P99Ms} ms, errors {phase.All.Errors}{(phase.ErrorKinds.Count == 0 ? string.Empty : " (" + string.Join(", ", phase.ErrorKinds.Select(kv => $"{kv.Key}: {kv.Value}")) + ")")}, RSS max {phase.Resources.MaxRssMiB} MiB (emulator {phase.Resources.HostMaxRssMiB} MiB)");
             }
 
-            results.Load[target.Name] = new TargetResult { Phases = phases, VmHwmMiB = ProcStats.Memory(app.Pid)?.Hwm is { } h ? Math.Round(h, 1) : null };
-            if (app.Process.HasExited)
+            results.Load[variant.Name] = new TargetResult
             {
-                throw new InvalidOperationException($"{target.Name} died under load:\n{app.Output}");
+                Description = variant.Description,
+                ViaEmulator = variant.ViaEmulator,
+                Phases = phases,
+                VmHwmMiB = ProcStats.Memory(measuredPid)?.Hwm is { } h ? Math.Round(h, 1) : null,
+                HostVmHwmMiB = workerPid is null ? null : ProcStats.Memory(app.Pid)?.Hwm is { } hh ? Math.Round(hh, 1) : null,
+            };
+            if (app.Process.HasExited || (workerPid is { } w && ProcStats.Memory(w) is null))
+            {
+                throw new InvalidOperationException($"{variant.Name} died under load:\n{app.Output}");
             }
         }
 
@@ -138,38 +197,35 @@ public static class Program
         if (o.ColdRuns > 0)
         {
             using var azurite = await AzuriteProcess.StartAsync(o.Repo);
-            var handler = HandlerSettings(azurite.ConnectionString);
-            Dictionary<string, string> With(Dictionary<string, string> baseSettings, string key, string value) => new(baseSettings) { [key] = value };
+            var app = AppSettings(azurite.ConnectionString);
             AppVariant[] variants =
             [
-                new("bare-web", "floor (c): `dotnet new web` + a no-op POST, plain Release publish", Path.Combine(o.Apps, "http-floor"), "HttpFloor.dll", new Dictionary<string, string>()),
-                new("bare-web-r2r", "floor (c) published with ReadyToRun (linux-x64)", Path.Combine(o.Apps, "http-floor-r2r"), "HttpFloor.dll", new Dictionary<string, string>()),
-                new("storage-floor", "floor (b): bare web + Azure.Data.Tables, one AddEntity (context: the SDK's own start-up cost)", Path.Combine(o.Apps, "storage-floor"), "StorageFloor.dll", new Dictionary<string, string> { ["Floor__ConnectionString"] = azurite.ConnectionString }),
-                new("handler", "handler, `dotnet publish -c Release` without a runtime: no ReadyToRun (what deploy.sh shipped before the PublishReadyToRun property)", Path.Combine(o.Apps, "handler"), "VoiceFunctions.dll", handler),
-                new("handler-r2r", "handler, `-r linux-x64` + ReadyToRun: what deploy.sh ships with the csproj property", Path.Combine(o.Apps, "handler-r2r"), "VoiceFunctions.dll", handler),
-                new("handler-r2r-pgo-off", "handler, ReadyToRun + DOTNET_TieredPGO=0", Path.Combine(o.Apps, "handler-r2r"), "VoiceFunctions.dll", With(handler, "DOTNET_TieredPGO", "0")),
-                new("handler-pgo-off", "handler, plain publish + DOTNET_TieredPGO=0", Path.Combine(o.Apps, "handler"), "VoiceFunctions.dll", With(handler, "DOTNET_TieredPGO", "0")),
-                new("handler-r2r-tc-off", "handler, ReadyToRun + DOTNET_TieredCompilation=0 (full JIT up front)", Path.Combine(o.Apps, "handler-r2r"), "VoiceFunctions.dll", With(handler, "DOTNET_TieredCompilation", "0")),
+                new("bare-worker", "floor: the bare isolated worker (http-floor), plain Release publish, under the emulator", Folder("http-floor"), "HttpFloor.dll", NoSettings),
+                new("bare-worker-r2r", "the bare worker published with ReadyToRun (linux-x64), under the emulator", Folder("http-floor-r2r"), "HttpFloor.dll", NoSettings),
+                new("storage-floor", "context: the bare worker + Azure.Data.Tables, one AddEntity (the SDK's own start-up cost)", Folder("storage-floor"), "StorageFloor.dll", new Dictionary<string, string> { ["Floor__ConnectionString"] = azurite.ConnectionString }),
+                new("app", "the app, `dotnet publish -c Release` without a runtime: no ReadyToRun", Folder("app"), "VoiceFunctions.dll", app),
+                new("app-r2r", "the app, `-r linux-x64` + ReadyToRun: what deploy.sh ships", Folder("app-r2r"), "VoiceFunctions.dll", app),
+                new("direct-bare-web", "context: the old floor, `dotnet new web` + a no-op POST started directly (no emulator, no worker)", Folder("direct-http-floor"), "DirectHttpFloor.dll", NoSettings, ViaEmulator: false),
             ];
-            // Experiments: other handler builds (e.g. a patched copy) measured the same way: --extra-handlers name=folder,…
-            variants = [.. variants, .. o.ExtraHandlers.Select(e => new AppVariant(e.Key, $"experiment: handler built from {e.Value}", e.Value, "VoiceFunctions.dll", handler))];
+            // Experiments: other app builds (e.g. a patched copy) measured the same way: --extra-apps name=folder,…
+            variants = [.. variants, .. o.ExtraApps.Select(e => new AppVariant(e.Key, $"experiment: app built from {e.Value}", e.Value, "VoiceFunctions.dll", app))];
             var runs = variants.ToDictionary(v => v.Name, _ => new List<ColdStartRun>());
             foreach (var variant in variants)
             {
-                await ColdStart.MeasureAsync(variant, TimeSpan.FromSeconds(30)); // unrecorded: warms the page cache
+                await ColdStart.MeasureAsync(variant, TimeSpan.FromSeconds(60)); // unrecorded: warms the page cache
             }
 
             for (var i = 0; i < o.ColdRuns; i++)
             {
                 foreach (var variant in variants)
                 {
-                    runs[variant.Name].Add(await ColdStart.MeasureAsync(variant, TimeSpan.FromSeconds(30)));
+                    runs[variant.Name].Add(await ColdStart.MeasureAsync(variant, TimeSpan.FromSeconds(60)));
                 }
             }
 
             foreach (var variant in variants)
             {
-                results.ColdStart[variant.Name] = ColdStartResult.From(variant.Description, runs[variant.Name]);
+                results.ColdStart[variant.Name] = ColdStartResult.From(variant.Description, variant.ViaEmulator, runs[variant.Name]);
                 Log($"  {variant.Name}: median {results.ColdStart[variant.Name].MedianMs} ms");
             }
         }
@@ -177,35 +233,6 @@ public static class Program
         results.Machine.LoadAverageAtEnd = ProcStats.LoadAverage();
         results.WallSeconds = Math.Round(clock.Elapsed.TotalSeconds, 1);
         return results;
-    }
-
-    private static async Task WaitReadyAsync(Child app, int port, TimeSpan timeout)
-    {
-        using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}"), Timeout = TimeSpan.FromSeconds(2) };
-        var clock = Stopwatch.StartNew();
-        while (clock.Elapsed < timeout)
-        {
-            if (app.Process.HasExited)
-            {
-                throw new InvalidOperationException($"{app.Name} exited with {app.Process.ExitCode}:\n{app.Output}");
-            }
-
-            try
-            {
-                using var response = await http.GetAsync(new Uri("/", UriKind.Relative));
-                if (response.IsSuccessStatusCode)
-                {
-                    return;
-                }
-            }
-            catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException)
-            {
-            }
-
-            await Task.Delay(50);
-        }
-
-        throw new TimeoutException($"{app.Name} was not ready after {timeout}:\n{app.Output}");
     }
 
     public static void Log(string message) => Console.WriteLine($"[bench {DateTime.Now:HH:mm:ss}] {message}");
@@ -217,6 +244,7 @@ public sealed record BenchOptions
     [JsonIgnore] public string Repo { get; init; } = string.Empty;
     [JsonIgnore] public string Out { get; init; } = string.Empty;
     [JsonIgnore] public string? Commit { get; init; }
+    [JsonIgnore] public string Emulator { get; init; } = string.Empty;
     public double DurationSeconds { get; init; } = 10;
     public double WarmupSeconds { get; init; } = 3;
     public int Turns { get; init; } = 4;
@@ -226,8 +254,11 @@ public sealed record BenchOptions
     /// <summary>Load targets to run (null: all); for quick looks, e.g. while profiling.</summary>
     public IReadOnlyList<string>? Targets { get; init; }
 
-    /// <summary>Extra handler publish folders for the cold-start comparison (name → folder).</summary>
-    public IReadOnlyDictionary<string, string> ExtraHandlers { get; init; } = new Dictionary<string, string>();
+    /// <summary>Experiments: extra environment variables for every emulator-started target (the CLI passes them on to the worker).</summary>
+    public IReadOnlyDictionary<string, string> WorkerEnv { get; init; } = new Dictionary<string, string>();
+
+    /// <summary>Extra app publish folders for the cold-start comparison (name → folder).</summary>
+    public IReadOnlyDictionary<string, string> ExtraApps { get; init; } = new Dictionary<string, string>();
 
     public static BenchOptions Parse(string[] args)
     {
@@ -245,13 +276,17 @@ public sealed record BenchOptions
             Repo = Required("--repo"),
             Out = Required("--out"),
             Commit = map.GetValueOrDefault("--commit"),
+            Emulator = Path.GetFullPath(map.GetValueOrDefault("--emulator") ?? Path.Combine(map.GetValueOrDefault("--apps") ?? ".", "functions-host", "FunctionsHost.dll")),
             DurationSeconds = Number("--duration", 10),
             WarmupSeconds = Number("--warmup", 3),
             Turns = (int)Number("--turns", 4),
             ColdRuns = (int)Number("--cold-runs", 7),
             Concurrency = map.TryGetValue("--concurrency", out var c) ? [.. c.Split(',').Select(s => int.Parse(s, CultureInfo.InvariantCulture))] : [1, 16, 64],
             Targets = map.TryGetValue("--targets", out var t) ? t.Split(',') : null,
-            ExtraHandlers = map.TryGetValue("--extra-handlers", out var x)
+            WorkerEnv = map.TryGetValue("--worker-env", out var we)
+                ? we.Split(';', StringSplitOptions.RemoveEmptyEntries).Select(e => e.Split('=', 2)).ToDictionary(kv => kv[0], kv => kv[1])
+                : new Dictionary<string, string>(),
+            ExtraApps = map.TryGetValue("--extra-apps", out var x)
                 ? x.Split(',').Select(e => e.Split('=', 2)).ToDictionary(kv => kv[0], kv => Path.GetFullPath(kv[1]))
                 : new Dictionary<string, string>(),
         };
@@ -278,8 +313,15 @@ public sealed record MachineInfo
 
 public sealed record TargetResult
 {
+    public string Description { get; init; } = string.Empty;
+    public bool ViaEmulator { get; init; }
     public required List<PhaseResult> Phases { get; init; }
+
+    /// <summary>Of the worker (or of the app started directly).</summary>
     public double? VmHwmMiB { get; init; }
+
+    /// <summary>Of the emulator process in front of the worker.</summary>
+    public double? HostVmHwmMiB { get; init; }
 }
 
 public sealed class BenchResults
