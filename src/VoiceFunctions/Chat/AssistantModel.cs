@@ -143,8 +143,14 @@ public static class Conversation
     {
         ArgumentNullException.ThrowIfNull(trace);
         var rows = new List<(long Seq, ChatRole Role, string Text, bool Late)>();
-        foreach (var row in trace.Where(t => t.Seq <= upToSeq).OrderBy(t => t.Seq))
+        foreach (var row in trace.OrderBy(t => t.Seq))
         {
+            // Rows after the turn count only when they undo a late reply before it (the turn's own step drops it).
+            if (row.Seq > upToSeq && row.Kind != TraceKinds.PendingDropped)
+            {
+                continue;
+            }
+
             switch (row.Kind)
             {
                 case TraceKinds.Caller when !string.IsNullOrWhiteSpace(row.Text):

@@ -19,8 +19,9 @@ public static partial class Speakable
         var s = CodeFence().Replace(text, " ");
         s = Link().Replace(s, "$1");
         s = Url().Replace(s, " ");
-        var lines = s.Split('\n').Select(line => ListMarker().Replace(Heading().Replace(line.Trim(), string.Empty), string.Empty).Trim());
-        s = string.Join(' ', lines.Where(l => l.Length > 0).Select(l => l.EndsWith('.') || l.EndsWith('!') || l.EndsWith('?') || l.EndsWith(':') || l.EndsWith(',') ? l : l + "."));
+        // Lines (headings, list items) become sentences, so the voice pauses between them.
+        var lines = s.Split('\n').Select(line => ListMarker().Replace(Heading().Replace(line.Trim(), string.Empty), string.Empty).Trim()).Where(l => l.Length > 0).ToList();
+        s = string.Join(' ', lines.Select((l, i) => i == lines.Count - 1 || l.EndsWith('.') || l.EndsWith('!') || l.EndsWith('?') || l.EndsWith(':') || l.EndsWith(',') ? l : l + "."));
         s = Emphasis().Replace(s, string.Empty);
         s = Whitespace().Replace(s, " ").Trim();
         return Cut(s, maxChars);
