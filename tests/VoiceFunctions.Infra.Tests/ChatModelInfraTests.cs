@@ -50,7 +50,7 @@ public class ChatModelInfraTests
         var identity = (string)snap.Single("Microsoft.ManagedIdentity/userAssignedIdentities", "id-voice-")["name"]!;
 
         var endpoint = (string)settings["ChatModel__Endpoint"]!;
-        Assert.Contains($"Microsoft.CognitiveServices/accounts', '{account}'", endpoint, StringComparison.Ordinal);
+        Assert.Contains($"Microsoft.CognitiveServices/accounts/{account}'", endpoint, StringComparison.Ordinal);
         Assert.EndsWith(".endpoint]", endpoint, StringComparison.Ordinal);
         Assert.Equal("chat", (string?)settings["ChatModel__Deployment"]);
         Assert.Contains($"userAssignedIdentities/{identity}'", (string)settings["ChatModel__ClientId"]!, StringComparison.Ordinal);
