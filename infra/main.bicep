@@ -76,7 +76,7 @@ param answerP95ThresholdMs int = 800
 @description('Alert when no call started during an hour of business time (Mon-Fri 09-17 Europe/Berlin, docs/kql/alert-no-calls-business-hours.kql).')
 param noCallsAlertEnabled bool = false
 
-@description('Optional object id of the deploying user to grant the storage data roles (local runs against the cloud account). Empty = none.')
+@description('Optional object id of the deploying user to grant the storage data roles and Cognitive Services OpenAI User on the created model account (local runs against the cloud resources). Empty = none.')
 param developerPrincipalId string = ''
 
 @description('Type of developerPrincipalId.')

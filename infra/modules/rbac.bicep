@@ -22,7 +22,7 @@ param alertPrincipalId string
 @description('Resource id of that identity (seeds the role assignment name).')
 param alertIdentityResourceId string
 
-@description('Optional object id of a user/group/service principal (e.g. the deploying developer) that gets the same storage data roles for local runs with DefaultAzureCredential. Empty = none.')
+@description('Optional object id of a user/group/service principal (e.g. the deploying developer) that gets the same storage data roles and Cognitive Services OpenAI User on the created account for local runs with DefaultAzureCredential. Empty = none.')
 param developerPrincipalId string = ''
 
 @description('Azure OpenAI account this deployment created (the pipeline\'s chat model); empty = none (an existing resource is granted by its owner).')
@@ -124,6 +124,17 @@ resource alertReader 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.reader)
     principalId: alertPrincipalId
     principalType: 'ServicePrincipal'
+  }
+}
+
+// Local runs against the created model with `az login` (DefaultAzureCredential): the account accepts no keys.
+resource developerOpenAiUser 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!empty(developerPrincipalId) && !empty(openAiAccountName)) {
+  scope: openAiAccount
+  name: guid(openAiAccount.id, developerPrincipalId, roles.cognitiveServicesOpenAiUser)
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.cognitiveServicesOpenAiUser)
+    principalId: developerPrincipalId
+    principalType: developerPrincipalType
   }
 }
 

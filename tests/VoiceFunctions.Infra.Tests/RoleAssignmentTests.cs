@@ -79,8 +79,9 @@ public class RoleAssignmentTests
         Assert.DoesNotContain(Assignments(infra.DefaultSnapshot), a => a.Principal == InfraArtifacts.DeveloperPrincipalId);
 
         var storage = IdOf(infra.DeveloperSnapshot, "Microsoft.Storage/storageAccounts");
+        var openAi = IdOf(infra.DeveloperSnapshot, "Microsoft.CognitiveServices/accounts");
         var developer = Assignments(infra.DeveloperSnapshot).Where(a => a.Principal == InfraArtifacts.DeveloperPrincipalId).ToArray();
-        Assert.Equal(new[] { (BlobDataOwner, storage), (TableDataContributor, storage) }.Order(), developer.Select(a => (a.Role, a.Scope)).Order());
+        Assert.Equal(new[] { (BlobDataOwner, storage), (TableDataContributor, storage), (OpenAiUser, openAi) }.Order(), developer.Select(a => (a.Role, a.Scope)).Order());
         var developerTypes = infra.DeveloperSnapshot.OfType("Microsoft.Authorization/roleAssignments")
             .Where(r => (string?)r["properties"]!["principalId"] == InfraArtifacts.DeveloperPrincipalId)
             .Select(r => (string?)r["properties"]!["principalType"]);
