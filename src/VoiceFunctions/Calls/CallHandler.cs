@@ -100,6 +100,8 @@ public sealed partial class CallHandler(
             return WarnAbout([.. step.Actions, flow.Filler(next, _chat.FillerInputTimeoutSeconds)], sessionId);
         }
 
+        // Should the recording still ask the model, its reply can no longer be part of this answer: it becomes pending.
+        race.Close();
         return WarnAbout(step.Actions, sessionId);
     }
 
@@ -158,7 +160,8 @@ public sealed partial class CallHandler(
             {
                 // In time only while the race is open and the state is at hand (no storage read may delay the answer).
                 var late = !(slot.Loaded && race.TryInTime());
-                var filler = late ? persona.Chat.FillerLine : null; // a late reply always follows the filler (sent, or about to be at the budget)
+                // A late reply follows the filler (sent, or about to be at the budget), unless the answer went out without one.
+                var filler = late && !race.ClosedWithoutFiller ? persona.Chat.FillerLine : null;
                 CallStep Decide(SessionState? state, DateTimeOffset now) => state is null
                     ? new CallStep { Previous = null, Next = null, Actions = [] } // nothing known of the call (storage away, no spool): nothing to add to
                     : flow.DecideReply(state, ask, answer, late, filler, slot.LastInterruptSeq > ask.CallerSeq, _chat.ReplyTimeToLive, now);
@@ -553,7 +556,7 @@ public sealed partial class CallHandler(
     /// </summary>
     private sealed class ReplyRace
     {
-        private int _state; // 0 open, 1 the reply is in the answer, 2 the filler went out
+        private int _state; // 0 open, 1 the reply is in the answer, 2 the filler went out, 3 answered without either
         private IReadOnlyList<AiFlowAction>? _recorded;
 
         /// <summary>The recorded turn's own actions, once recorded (then the model is thinking).</summary>
@@ -567,6 +570,17 @@ public sealed partial class CallHandler(
         public TaskCompletionSource<IReadOnlyList<AiFlowAction>> InTime { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
         public bool TryInTime() => Interlocked.CompareExchange(ref _state, 1, 0) == 0;
+
+        public bool ClosedWithoutFiller => Volatile.Read(ref _state) == 3;
+
+        /// <summary>The answer went out without the model and without the filler (answered from memory, no model turn seen).</summary>
+        public void Close()
+        {
+            if (Interlocked.CompareExchange(ref _state, 3, 0) == 0)
+            {
+                InTime.TrySetResult([]);
+            }
+        }
 
         public bool TryFiller()
         {

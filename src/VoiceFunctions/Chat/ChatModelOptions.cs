@@ -116,7 +116,16 @@ public sealed class ChatModelValidation(IConfiguration configuration) : IValidat
 
     private IEnumerable<Persona> PipelinePersonas()
     {
-        var personas = configuration.GetSection(PersonaOptions.Section).Get<PersonaOptions>() ?? [];
+        PersonaOptions personas;
+        try
+        {
+            personas = configuration.GetSection(PersonaOptions.Section).Get<PersonaOptions>() ?? [];
+        }
+        catch (InvalidOperationException)
+        {
+            yield break; // a value that does not bind is the personas' own start-up error
+        }
+
         foreach (var (name, persona) in personas.OrderBy(p => p.Key, StringComparer.Ordinal))
         {
             if (persona is { VoiceToVoice: false })
