@@ -386,3 +386,50 @@ public sealed class PipelineChatTests : IClassFixture<PipelineChatApp>, IDisposa
         Assert.DoesNotContain("Zebra-reply", output, StringComparison.Ordinal);
     }
 }
+
+/// <summary>
+/// Two instances (a scale-out) with the stand-in model: a late reply stored by one is delivered by the other from the
+/// session row, exactly once; while the model still runs on the first, the other has nothing to deliver yet.
+/// </summary>
+public sealed class PipelineChatMultiInstanceTests(Azurite azurite)
+{
+    [Fact]
+    public async Task A_late_reply_stored_by_one_instance_is_delivered_once_by_another()
+    {
+        await using var model = await StandInModel.StartAsync();
+        model.Script = r => ModelBehaviour.Reply("Reply to " + r.LastUserText + ".", delayMs: r.LastUserText == "two" ? 4000 : 1500);
+        var settings = PipelineChatApp.Overrides(model.Endpoint);
+        settings["ChatModel:Timeout"] = "00:00:10";
+        await using var first = new WebhookApp(azurite, settings);
+        await using var second = new WebhookApp(azurite, settings);
+        using var a = first.Calls();
+        using var b = second.Calls();
+        var id = CallClient.NewSessionId();
+        await a.StartAsync(id, to: TestPersonas.GatedNumber);
+
+        // The model finished on A and its reply was stored: B delivers it; A, whose cached state still holds it, does not again.
+        Assert.Equal(PipelineChatApp.Filler, Spoken(await a.SayAsync(id, "one")));
+        await a.WaitForSessionAsync(id, s => Details(s).Contains("model:late"));
+        Assert.Equal("Reply to one.", Spoken(await b.SendAsync(CallClient.Event("assistant_speech_ended", id))));
+        Assert.Empty(await a.SendAsync(CallClient.Event("user_input_timeout", id)));
+
+        // The model still thinking on A when B gets the filler's end: nothing to deliver yet; the next quiet moment carries it.
+        Assert.Equal(PipelineChatApp.Filler, Spoken(await a.SayAsync(id, "two")));
+        // Outside the duplicate window: B's previous event was a byte-identical assistant_speech_ended, and within 2 s B
+        // would take this one for its redelivery (docs/design.md, limits).
+        await Task.Delay(TimeSpan.FromSeconds(2.1));
+        Assert.Empty(await b.SendAsync(CallClient.Event("assistant_speech_ended", id)));
+        await a.WaitForSessionAsync(id, s => Details(s).Count(d => d == "model:late") == 2);
+        Assert.Equal("Reply to two.", Spoken(await b.SendAsync(CallClient.Event("user_input_timeout", id))));
+
+        var session = await b.GetSessionAsync(id);
+        Assert.Equal(["reply:speak", "reply:speak"], session.GetProperty("trace").EnumerateArray().Where(t => t.GetProperty("kind").GetString() == "pending_delivered").Select(t => t.GetProperty("detail").GetString()));
+        var seqs = session.GetProperty("trace").EnumerateArray().Concat(session.GetProperty("mode_history").EnumerateArray()).Select(r => r.GetProperty("seq").GetInt64()).Order().ToList();
+        Assert.Equal(Enumerable.Range(1, seqs.Count).Select(i => (long)i), seqs);
+    }
+
+    private static string Spoken(IReadOnlyList<VoiceFunctions.AiFlow.AiFlowAction> actions) => Assert.IsType<VoiceFunctions.AiFlow.SpeakAction>(Assert.Single(actions)).Text!;
+
+    private static List<string?> Details(System.Text.Json.JsonElement session) =>
+        [.. session.GetProperty("trace").EnumerateArray().Select(t => t.TryGetProperty("detail", out var d) && d.ValueKind == System.Text.Json.JsonValueKind.String ? d.GetString() : null)];
+}
