@@ -106,8 +106,9 @@ param openAiDeploymentSku string = 'GlobalStandard'
 @minValue(1)
 param openAiCapacity int = 30
 
-@description('Region of the created Azure OpenAI account (the model must be offered there).')
-param openAiLocation string = location
+@description('Region of the created Azure OpenAI account (the model must be offered there); empty = location.')
+param openAiLocation string = ''
+
 
 @description('Persona settings; optional fields are only written when given.')
 type personaType = {
@@ -219,7 +220,7 @@ module network 'modules/network.bicep' = if (vnetEnabled) {
 module openAi 'modules/openai.bicep' = if (createOpenAi) {
   name: 'openai'
   params: {
-    location: openAiLocation
+    location: empty(openAiLocation) ? location : openAiLocation
     tags: tags
     accountName: openAiAccountName
     deploymentName: openAiDeploymentName

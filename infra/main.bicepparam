@@ -58,3 +58,5 @@ param openAiModelName = 'gpt-4o-mini'
 param openAiModelVersion = '2024-07-18'
 param openAiDeploymentSku = 'GlobalStandard'
 param openAiCapacity = 30
+// Empty = the resource group's region.
+param openAiLocation = ''

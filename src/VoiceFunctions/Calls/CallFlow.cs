@@ -228,16 +228,13 @@ public sealed class CallFlow(PersonaCatalog personas)
     }
 
     /// <summary>The persona's filler line, spoken when the model misses the budget; its input timeout gives the late reply a quiet moment to go out in.</summary>
-    public SpeakAction Filler(SessionState state, double inputTimeoutSeconds)
-    {
-        ArgumentNullException.ThrowIfNull(state);
-        return new SpeakAction
+    public SpeakAction Filler(string sessionId, string persona, double inputTimeoutSeconds) =>
+        new()
         {
-            SessionId = state.SessionId,
-            Text = personas.ByName(state.Persona).Chat.FillerLine,
+            SessionId = sessionId,
+            Text = personas.ByName(persona).Chat.FillerLine,
             UserInputTimeoutSeconds = inputTimeoutSeconds > 0 ? inputTimeoutSeconds : null,
         };
-    }
 
     /// <summary>The actions that put the platform into <paramref name="mode"/>.</summary>
     public static IReadOnlyList<AiFlowAction> ModeActions(Persona persona, string sessionId, string mode, string? greeting)

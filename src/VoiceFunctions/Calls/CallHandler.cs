@@ -78,13 +78,13 @@ public sealed partial class CallHandler(
             return WarnAbout(await answering.ConfigureAwait(false), sessionId);
         }
 
-        if (race.Recorded is { } recorded)
+        if (race.Recorded is { } recorded && race.Ask is { } ask)
         {
             // Recorded, but the model is still thinking: the filler now, its reply later (pending actions).
             if (race.TryFiller())
             {
                 CallMetrics.Fillers.Add(1);
-                return WarnAbout([.. recorded, flow.Filler(slot.State!, _chat.FillerInputTimeoutSeconds)], sessionId);
+                return WarnAbout([.. recorded, flow.Filler(sessionId, ask.Persona, _chat.FillerInputTimeoutSeconds)], sessionId);
             }
 
             return WarnAbout(await answering.ConfigureAwait(false), sessionId); // the model won by a hair: its answer is set
@@ -97,7 +97,7 @@ public sealed partial class CallHandler(
         if (step.Ask is not null && step.Next is { } next && race.TryFiller())
         {
             CallMetrics.Fillers.Add(1);
-            return WarnAbout([.. step.Actions, flow.Filler(next, _chat.FillerInputTimeoutSeconds)], sessionId);
+            return WarnAbout([.. step.Actions, flow.Filler(sessionId, next.Persona, _chat.FillerInputTimeoutSeconds)], sessionId);
         }
 
         // Should the recording still ask the model, its reply can no longer be part of this answer: it becomes pending.
@@ -118,7 +118,8 @@ public sealed partial class CallHandler(
             return actions;
         }
 
-        race.Recorded = actions;
+        race.Ask = ask;
+        race.Recorded = actions; // after Ask: the handler reads Recorded first
         var reply = ReplyAsync(slot, sessionId, evt, ask, race);
         slot.Reply = reply;
         var spoken = await race.InTime.Task.ConfigureAwait(false);
@@ -558,6 +559,9 @@ public sealed partial class CallHandler(
     {
         private int _state; // 0 open, 1 the reply is in the answer, 2 the filler went out, 3 answered without either
         private IReadOnlyList<AiFlowAction>? _recorded;
+
+        /// <summary>The turn the model is answering (set before <see cref="Recorded"/>).</summary>
+        public ModelTurn? Ask { get; set; }
 
         /// <summary>The recorded turn's own actions, once recorded (then the model is thinking).</summary>
         public IReadOnlyList<AiFlowAction>? Recorded
