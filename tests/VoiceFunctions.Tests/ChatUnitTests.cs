@@ -1,3 +1,4 @@
+using Microsoft.Extensions.AI;
 using VoiceFunctions.Chat;
 using VoiceFunctions.Sessions;
 
@@ -76,4 +77,28 @@ public sealed class ChatUnitTests
     [InlineData("http://127.0.0.1:5000/openai/v1", "http://127.0.0.1:5000/openai/v1/")]
     [InlineData("https://proxy.example/custom/path/", "https://proxy.example/custom/path/")]
     public void The_endpoint_is_azure_openais_v1_api(string configured, string used) => Assert.Equal(used, AssistantModel.V1Endpoint(configured).AbsoluteUri);
+}
+
+/// <summary>The stand-in itself speaks the OpenAI wire format, streamed and not, as the OpenAI client reads it.</summary>
+public sealed class StandInModelTests
+{
+    [Fact]
+    public async Task The_stand_in_answers_the_openai_client_in_json_and_as_a_stream()
+    {
+        await using var model = await VoiceFunctions.Tests.Infrastructure.StandInModel.StartAsync();
+        var client = new OpenAI.Chat.ChatClient("standin", new System.ClientModel.ApiKeyCredential("k"), new OpenAI.OpenAIClientOptions { Endpoint = new Uri(model.Endpoint, "openai/v1/") });
+        var chat = client.AsIChatClient();
+
+        var whole = await chat.GetResponseAsync("hello there");
+        var streamed = new System.Text.StringBuilder();
+        await foreach (var update in chat.GetStreamingResponseAsync("streamed words, more than eight characters"))
+        {
+            streamed.Append(update.Text);
+        }
+
+        Assert.Equal("You said: hello there", whole.Text);
+        Assert.True(whole.Usage?.OutputTokenCount > 0);
+        Assert.Equal("You said: streamed words, more than eight characters", streamed.ToString());
+        Assert.Equal([false, true], model.Requests.Select(r => r.Stream));
+    }
 }

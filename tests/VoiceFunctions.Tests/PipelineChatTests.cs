@@ -367,6 +367,20 @@ public sealed class PipelineChatTests : IClassFixture<PipelineChatApp>, IDisposa
     }
 
     [Fact]
+    public async Task After_a_failed_transfer_the_caller_is_back_on_the_pipeline_and_the_model_answers_again()
+    {
+        var id = await StartGatedAsync();
+        Spoken(await _calls.PressAsync(id, "9"));
+        Assert.IsType<TransferAction>(Assert.Single(await SendTimedAsync("assistant_speech_ended", id)));
+
+        var back = await _calls.StartAsync(id, to: TestPersonas.GatedNumber); // the transfer failed: session_start again
+
+        Assert.Equal(["configure_transcription", "speak"], back.Select(a => a.Type));
+        Assert.Equal("You said: still there?", Spoken(await SayTimedAsync(id, "still there?")));
+        Assert.Single(Model.Requests);
+    }
+
+    [Fact]
     public async Task Neither_the_key_nor_what_was_said_reaches_the_logs()
     {
         var id = await StartGatedAsync();
