@@ -76,7 +76,7 @@ param answerP95ThresholdMs int = 800
 @description('Alert when no call started during an hour of business time (Mon-Fri 09-17 Europe/Berlin, docs/kql/alert-no-calls-business-hours.kql).')
 param noCallsAlertEnabled bool = false
 
-@description('Optional object id of the deploying user to grant the storage data roles (local runs against the cloud account). Empty = none.')
+@description('Optional object id of the deploying user to grant the storage data roles and Cognitive Services OpenAI User on the created model account (local runs against the cloud resources). Empty = none.')
 param developerPrincipalId string = ''
 
 @description('Type of developerPrincipalId.')
@@ -86,6 +86,29 @@ param developerPrincipalId string = ''
   'ServicePrincipal'
 ])
 param developerPrincipalType string = 'User'
+
+@description('Endpoint of an existing Azure OpenAI resource (https://<name>.openai.azure.com/). Empty = this deployment creates an account and a model deployment. With an existing one, grant the app\'s identity "Cognitive Services OpenAI User" on it yourself (docs/deploy.md).')
+param openAiEndpoint string = ''
+
+@description('Deployment the app calls (ChatModel__Deployment): created with the account, or the name of one on the existing resource.')
+param openAiDeploymentName string = 'chat'
+
+@description('Model of the created deployment.')
+param openAiModelName string = 'gpt-4o-mini'
+
+@description('Model version of the created deployment.')
+param openAiModelVersion string = '2024-07-18'
+
+@description('SKU of the created deployment (GlobalStandard, Standard, ...).')
+param openAiDeploymentSku string = 'GlobalStandard'
+
+@description('Capacity of the created deployment in thousands of tokens per minute.')
+@minValue(1)
+param openAiCapacity int = 30
+
+@description('Region of the created Azure OpenAI account (the model must be offered there); empty = location.')
+param openAiLocation string = ''
+
 
 @description('Persona settings; optional fields are only written when given.')
 type personaType = {
@@ -114,6 +137,8 @@ var storageAccountName = '${abbrs.storageStorageAccounts}${resourceToken}'
 var applicationInsightsName = '${abbrs.insightsComponents}${resourceToken}'
 var keyVaultName = '${abbrs.keyVaultVaults}${resourceToken}'
 var appName = !empty(functionAppName) ? functionAppName : '${abbrs.webSitesFunctions}voice-${resourceToken}'
+var createOpenAi = empty(openAiEndpoint)
+var openAiAccountName = '${abbrs.cognitiveServicesAccounts}voice-${resourceToken}'
 // Flex needs its own package container; any app name yields a valid container name (naming.bicep).
 var deploymentContainerName = containerNameFor(appName, resourceToken)
 
@@ -192,6 +217,20 @@ module network 'modules/network.bicep' = if (vnetEnabled) {
   }
 }
 
+module openAi 'modules/openai.bicep' = if (createOpenAi) {
+  name: 'openai'
+  params: {
+    location: empty(openAiLocation) ? location : openAiLocation
+    tags: tags
+    accountName: openAiAccountName
+    deploymentName: openAiDeploymentName
+    modelName: openAiModelName
+    modelVersion: openAiModelVersion
+    deploymentSku: openAiDeploymentSku
+    capacity: openAiCapacity
+  }
+}
+
 module rbac 'modules/rbac.bicep' = {
   name: 'rbac'
   params: {
@@ -205,13 +244,15 @@ module rbac 'modules/rbac.bicep' = {
     alertIdentityResourceId: alertIdentity.id
     developerPrincipalId: developerPrincipalId
     developerPrincipalType: developerPrincipalType
+    openAiAccountName: createOpenAi ? openAiAccountName : ''
   }
   // The names above are known before deployment, so nothing implies that the scopes exist yet: without these
-  // the assignments race the storage account, App Insights and Key Vault on a first deployment.
+  // the assignments race the storage account, App Insights, Key Vault and the OpenAI account on a first deployment.
   dependsOn: [
     storage
     monitoring
     keyVault
+    openAi
   ]
 }
 
@@ -242,6 +283,8 @@ module functionApp 'modules/functionapp.bicep' = {
     logAnalyticsWorkspaceId: monitoring.outputs.logAnalyticsWorkspaceId
     personaSettings: personaSettings
     extraAppSettings: extraAppSettings
+    chatModelEndpoint: createOpenAi ? openAi!.outputs.endpoint : openAiEndpoint
+    chatModelDeployment: createOpenAi ? openAi!.outputs.deploymentName : openAiDeploymentName
   }
   // The host starts as soon as the site exists: its storage, Key Vault and telemetry roles must be in place first.
   dependsOn: [
@@ -288,3 +331,4 @@ output defaultHostName string = functionApp.outputs.defaultHostName
 output webhookUrl string = 'https://${functionApp.outputs.defaultHostName}/api/events'
 output keyVaultName string = keyVault.outputs.keyVaultName
 output storageAccountName string = storage.outputs.storageAccountName
+output chatModelEndpoint string = createOpenAi ? openAi!.outputs.endpoint : openAiEndpoint

@@ -48,3 +48,15 @@ param noCallsAlertEnabled = false
 // Object id of a user/group/service principal to grant the storage data roles (local runs against the cloud
 // account), e.g. $(az ad signed-in-user show --query id -o tsv); empty = none.
 param developerPrincipalId = readEnvironmentVariable('VOICEFUNCTIONS_DEVELOPER_PRINCIPAL_ID', '')
+
+// The pipeline's chat model (personas with voiceToVoice: false answer through it; docs/deploy.md). Empty endpoint =
+// create an Azure OpenAI account (Entra ID only) with this model deployment; otherwise the existing resource's
+// endpoint and deployment name are used and no account is created.
+param openAiEndpoint = readEnvironmentVariable('VOICEFUNCTIONS_OPENAI_ENDPOINT', '')
+param openAiDeploymentName = 'chat'
+param openAiModelName = 'gpt-4o-mini'
+param openAiModelVersion = '2024-07-18'
+param openAiDeploymentSku = 'GlobalStandard'
+param openAiCapacity = 30
+// Empty = the resource group's region.
+param openAiLocation = ''

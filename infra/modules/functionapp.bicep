@@ -69,6 +69,12 @@ param virtualNetworkSubnetId string
 @description('Log Analytics workspace receiving FunctionAppLogs.')
 param logAnalyticsWorkspaceId string
 
+@description('Azure OpenAI endpoint of the pipeline\'s chat model (ChatModel__Endpoint).')
+param chatModelEndpoint string
+
+@description('Model deployment the pipeline calls (ChatModel__Deployment).')
+param chatModelDeployment string
+
 @description('App settings derived from the persona parameters.')
 param personaSettings object
 
@@ -180,6 +186,10 @@ var ownedSettings = {
   // The secret stays in Key Vault; the worker sees the resolved value as configuration (and refuses to start
   // while the value still reads "@Microsoft.KeyVault(", i.e. the reference did not resolve: docs/deploy.md).
   AiFlow__ApiToken: '@Microsoft.KeyVault(SecretUri=${apiTokenReferenceUri})'
+  // The pipeline's chat model with the same identity (Entra ID token; no key exists: the account has local auth off).
+  ChatModel__Endpoint: chatModelEndpoint
+  ChatModel__Deployment: chatModelDeployment
+  ChatModel__ClientId: identityClientId
   // Telemetry with Entra auth (App Insights local auth is disabled).
   APPLICATIONINSIGHTS_CONNECTION_STRING: applicationInsightsConnectionString
   APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identityClientId};Authorization=AAD'

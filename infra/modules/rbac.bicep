@@ -22,8 +22,11 @@ param alertPrincipalId string
 @description('Resource id of that identity (seeds the role assignment name).')
 param alertIdentityResourceId string
 
-@description('Optional object id of a user/group/service principal (e.g. the deploying developer) that gets the same storage data roles for local runs with DefaultAzureCredential. Empty = none.')
+@description('Optional object id of a user/group/service principal (e.g. the deploying developer) that gets the same storage data roles and Cognitive Services OpenAI User on the created account for local runs with DefaultAzureCredential. Empty = none.')
 param developerPrincipalId string = ''
+
+@description('Azure OpenAI account this deployment created (the pipeline\'s chat model); empty = none (an existing resource is granted by its owner).')
+param openAiAccountName string = ''
 
 @description('Type of developerPrincipalId.')
 @allowed([
@@ -45,6 +48,8 @@ var roles = {
   keyVaultSecretsUser: '4633458b-17de-408a-b874-0445c86b69e6'
   // Log search alert rules run their queries with the alert identity (App Insights local auth is off).
   reader: 'acdd72a7-3385-48ef-bd42-f606fba81ae7'
+  // Chat completions on the pipeline's model with an Entra ID token (the account has local auth off: no keys).
+  cognitiveServicesOpenAiUser: '5e0bd9bd-7b93-4f28-af87-19fc36ad61bd'
 }
 // Storage Queue Data Contributor is deliberately absent: the app has HTTP triggers only, and the
 // Functions host needs queues only for queue/blob triggers or Durable Functions.
@@ -59,6 +64,10 @@ resource applicationInsights 'Microsoft.Insights/components@2020-02-02' existing
 
 resource vault 'Microsoft.KeyVault/vaults@2023-07-01' existing = {
   name: keyVaultName
+}
+
+resource openAiAccount 'Microsoft.CognitiveServices/accounts@2024-10-01' existing = if (!empty(openAiAccountName)) {
+  name: openAiAccountName
 }
 
 var storageRoles = [
@@ -98,6 +107,16 @@ resource appSecretsUser 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   }
 }
 
+resource appOpenAiUser 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!empty(openAiAccountName)) {
+  scope: openAiAccount
+  name: guid(openAiAccount.id, appIdentityResourceId, roles.cognitiveServicesOpenAiUser)
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.cognitiveServicesOpenAiUser)
+    principalId: appPrincipalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
 resource alertReader 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   scope: applicationInsights
   name: guid(applicationInsights.id, alertIdentityResourceId, roles.reader)
@@ -105,6 +124,17 @@ resource alertReader 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.reader)
     principalId: alertPrincipalId
     principalType: 'ServicePrincipal'
+  }
+}
+
+// Local runs against the created model with `az login` (DefaultAzureCredential): the account accepts no keys.
+resource developerOpenAiUser 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!empty(developerPrincipalId) && !empty(openAiAccountName)) {
+  scope: openAiAccount
+  name: guid(openAiAccount.id, developerPrincipalId, roles.cognitiveServicesOpenAiUser)
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.cognitiveServicesOpenAiUser)
+    principalId: developerPrincipalId
+    principalType: developerPrincipalType
   }
 }
 

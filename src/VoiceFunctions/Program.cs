@@ -1,5 +1,6 @@
 using Microsoft.Azure.Functions.Worker.Builder;
 using VoiceFunctions.Calls;
+using VoiceFunctions.Chat;
 using VoiceFunctions.Hosting;
 using VoiceFunctions.Personas;
 using VoiceFunctions.Sessions;
@@ -12,6 +13,7 @@ builder.UseWebhookChecks(); // worker middleware: only after ConfigureFunctionsW
 builder.Services.AddWebhook(builder.Configuration, builder.Environment);
 builder.Services.AddPersonas(builder.Configuration);
 builder.Services.AddSessionStore(builder.Configuration);
+builder.Services.AddChatModel(builder.Configuration);
 builder.Services.AddCalls(builder.Configuration);
 builder.Services.AddCallTelemetry(builder.Configuration);
 

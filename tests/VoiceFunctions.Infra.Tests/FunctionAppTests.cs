@@ -23,6 +23,9 @@ public class FunctionAppTests
         "Personas__default__SystemPrompt",
         "APPLICATIONINSIGHTS_CONNECTION_STRING",
         "APPLICATIONINSIGHTS_AUTHENTICATION_STRING",
+        "ChatModel__Endpoint",
+        "ChatModel__Deployment",
+        "ChatModel__ClientId",
     ];
 
     [Theory]

@@ -49,6 +49,12 @@ internal sealed class InfraArtifacts
         // Same parameters plus a developer principal, to prove the optional role grants.
         DeveloperSnapshot = TakeSnapshot(WriteVariant("developer.bicepparam", ("developerPrincipalId", $"'{DeveloperPrincipalId}'")));
 
+        // An existing Azure OpenAI resource instead of a created one.
+        ExistingOpenAiSnapshot = TakeSnapshot(WriteVariant(
+            "existing-openai.bicepparam",
+            ("openAiEndpoint", $"'{ExistingOpenAiEndpoint}'"),
+            ("openAiDeploymentName", $"'{ExistingOpenAiDeployment}'")));
+
         // The production-style variant: VNet, zone redundancy, purge protection and a user-supplied app name
         // that is not a valid container name as it stands.
         var hardened = WriteVariant(
@@ -92,6 +98,10 @@ internal sealed class InfraArtifacts
 
     public const string HardenedAppName = "Voice--Functions_PROD";
 
+    public const string ExistingOpenAiEndpoint = "https://oai-shared-existing.openai.azure.com/";
+
+    public const string ExistingOpenAiDeployment = "prod-chat";
+
     public const string AlertEmail = "oncall@example.com";
 
     /// <summary>main.bicepparam with the given parameters replaced (or appended when absent).</summary>
@@ -134,6 +144,9 @@ internal sealed class InfraArtifacts
     public Snapshot DefaultSnapshot { get; }
 
     public Snapshot DeveloperSnapshot { get; }
+
+    /// <summary>openAiEndpoint and openAiDeploymentName set: an existing Azure OpenAI resource, none created.</summary>
+    public Snapshot ExistingOpenAiSnapshot { get; }
 
     /// <summary>vnetEnabled, zoneRedundant, enablePurgeProtection, 4096 MB, <see cref="HardenedAppName"/>, an alert receiver and the no-calls alert.</summary>
     public Snapshot HardenedSnapshot { get; }

@@ -10,6 +10,7 @@ public class RoleAssignmentTests
     private const string MetricsPublisher = "3913510d-42f4-4e42-8a64-420c390055eb";
     private const string SecretsUser = "4633458b-17de-408a-b874-0445c86b69e6";
     private const string Reader = "acdd72a7-3385-48ef-bd42-f606fba81ae7";
+    public const string OpenAiUser = "5e0bd9bd-7b93-4f28-af87-19fc36ad61bd";
 
     private static (string Role, string Scope, string Principal, string Name)[] Assignments(Snapshot snapshot) =>
         snapshot.OfType("Microsoft.Authorization/roleAssignments")
@@ -31,16 +32,18 @@ public class RoleAssignmentTests
         var storage = IdOf(snap, "Microsoft.Storage/storageAccounts");
         var insights = IdOf(snap, "Microsoft.Insights/components");
         var vault = IdOf(snap, "Microsoft.KeyVault/vaults");
+        var openAi = IdOf(snap, "Microsoft.CognitiveServices/accounts");
         var expected = new[]
         {
             (BlobDataOwner, storage),
             (TableDataContributor, storage),
             (MetricsPublisher, insights),
             (SecretsUser, vault),
+            (OpenAiUser, openAi),
         };
         Assert.Equal(expected.Order(), assignments.Select(a => (a.Role, a.Scope)).Order());
 
-        // All for managed identities (service principals): the app's four above and the alert rules' Reader on App Insights.
+        // All for managed identities (service principals): the app's five above and the alert rules' Reader on App Insights.
         Assert.All(snap.OfType("Microsoft.Authorization/roleAssignments"),
             r => Assert.Equal("ServicePrincipal", (string?)r["properties"]!["principalType"]));
         var alertIdentity = (string)snap.Single("Microsoft.ManagedIdentity/userAssignedIdentities", "id-alerts-")["name"]!;
@@ -76,8 +79,9 @@ public class RoleAssignmentTests
         Assert.DoesNotContain(Assignments(infra.DefaultSnapshot), a => a.Principal == InfraArtifacts.DeveloperPrincipalId);
 
         var storage = IdOf(infra.DeveloperSnapshot, "Microsoft.Storage/storageAccounts");
+        var openAi = IdOf(infra.DeveloperSnapshot, "Microsoft.CognitiveServices/accounts");
         var developer = Assignments(infra.DeveloperSnapshot).Where(a => a.Principal == InfraArtifacts.DeveloperPrincipalId).ToArray();
-        Assert.Equal(new[] { (BlobDataOwner, storage), (TableDataContributor, storage) }.Order(), developer.Select(a => (a.Role, a.Scope)).Order());
+        Assert.Equal(new[] { (BlobDataOwner, storage), (TableDataContributor, storage), (OpenAiUser, openAi) }.Order(), developer.Select(a => (a.Role, a.Scope)).Order());
         var developerTypes = infra.DeveloperSnapshot.OfType("Microsoft.Authorization/roleAssignments")
             .Where(r => (string?)r["properties"]!["principalId"] == InfraArtifacts.DeveloperPrincipalId)
             .Select(r => (string?)r["properties"]!["principalType"]);

@@ -25,6 +25,9 @@ public sealed class StartupTests(Azurite azurite)
         { "SessionStore:ConnectionString", NotAConnectionString, "SessionStore:ConnectionString is not a valid" },
         { "AiFlow:MaxBodyBytes", "10", "AiFlow:MaxBodyBytes" },
         { "RetentionSchedule", "", "RetentionSchedule is required" },
+        { "ChatModel:Endpoint", "", "ChatModel:Endpoint is required: persona 'gated' runs on the pipeline" },
+        { "ChatModel:Deployment", "", "ChatModel:Deployment is required (or Personas:gated:Chat:Deployment)" },
+        { "Personas:gated:Chat:MaxFailures", "0", "Personas:gated:Chat:MaxFailures must be between 1 and 10" },
     };
 
     /// <summary>What App Service hands the app when it cannot resolve a Key Vault reference.</summary>

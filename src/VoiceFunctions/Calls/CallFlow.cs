@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text;
 using VoiceFunctions.AiFlow;
+using VoiceFunctions.Chat;
 using VoiceFunctions.Personas;
 using VoiceFunctions.Sessions;
 
@@ -18,9 +19,15 @@ public sealed record CallStep
     public IReadOnlyList<TraceEntry> Trace { get; init; } = [];
     public IReadOnlyList<ModeChange> ModeChanges { get; init; } = [];
 
+    /// <summary>A caller turn on the pipeline that the chat model answers (set by <see cref="CallFlow.Decide"/>); null otherwise.</summary>
+    public ModelTurn? Ask { get; init; }
+
     public bool IsNewSession => Previous is null && Next is not null;
     public bool WritesNothing => Next is null;
 }
+
+/// <summary>The caller turn the chat model is asked to answer: the persona, which turn, its trace row and its words.</summary>
+public sealed record ModelTurn(string Persona, int Turn, long CallerSeq, string Text);
 
 /// <summary>
 /// The call's decisions, free of I/O: given the stored session (or none) and one event, what to answer
@@ -50,6 +57,7 @@ public sealed class CallFlow(PersonaCatalog personas)
         // After session_end the platform allows no action: late or repeated events are recorded, never answered.
         var ended = current?.EndedAt is not null;
         var pending = ended ? null : TakePending(step, evt);
+        long? callerSeq = null;
 
         switch (evt)
         {
@@ -72,7 +80,7 @@ public sealed class CallFlow(PersonaCatalog personas)
 
             case UserSpeakEvent speak:
                 step.State = step.State with { TurnCount = step.State.TurnCount + 1 };
-                step.Append(TraceKinds.Caller, text: speak.Text, bargedIn: speak.BargedIn);
+                callerSeq = step.Append(TraceKinds.Caller, text: speak.Text, bargedIn: speak.BargedIn);
                 if (!ended && MatchKeyword(persona.Escalation, speak.Text) is { } keyword)
                 {
                     Escalate(step, persona, ModeChangeReasons.EscalationKeyword, $"keyword:{keyword}");
@@ -124,7 +132,11 @@ public sealed class CallFlow(PersonaCatalog personas)
         if (pending is { } taken)
         {
             step.Append(taken.Outcome == PendingOutcome.Deliver ? TraceKinds.PendingDelivered : TraceKinds.PendingDropped, detail: taken.Detail);
-            if (taken.Outcome == PendingOutcome.Deliver)
+            if (taken.Outcome == PendingOutcome.Deliver && taken.Actions.Purpose == PendingPurposes.Escalation)
+            {
+                Escalate(step, persona, ModeChangeReasons.EscalationModel, "model_failures");
+            }
+            else if (taken.Outcome == PendingOutcome.Deliver)
             {
                 step.Actions.InsertRange(0, taken.Actions.Actions);
             }
@@ -135,8 +147,94 @@ public sealed class CallFlow(PersonaCatalog personas)
             step.Actions.Clear();
         }
 
+        // The pipeline's chat model answers a caller turn, unless a keyword or DTMF escalation (or a pending hand-off)
+        // took the turn: those win, exactly as without a model. Voice-to-voice never asks it.
+        ModelTurn? ask = null;
+        if (!ended && evt is UserSpeakEvent turnEvent && callerSeq is { } seq && !persona.VoiceToVoice && step.State.Mode == SessionModes.Pipeline &&
+            !step.State.Escalated && step.Actions.Count == 0 && !string.IsNullOrWhiteSpace(turnEvent.Text))
+        {
+            ask = new ModelTurn(persona.Name, step.State.TurnCount, seq, turnEvent.Text);
+        }
+
+        return step.Build() with { Ask = ask };
+    }
+
+    /// <summary>
+    /// Records what the chat model answered to <paramref name="turn"/> and decides how it reaches the caller:
+    /// in the answer (in time), as pending actions for the next quiet moment (<paramref name="late"/>: the filler
+    /// went out instead), or not at all (overtaken: a newer turn, a barge-in, an escalation or the end came first).
+    /// A failure is the persona's apology; the persona's limit of failures in a row escalates instead.
+    /// </summary>
+    /// <param name="filler">The filler line, when it was spoken for this turn (recorded before the reply).</param>
+    public CallStep DecideReply(SessionState current, ModelTurn turn, ModelAnswer answer, bool late, string? filler, bool interrupted, TimeSpan timeToLive, DateTimeOffset now)
+    {
+        ArgumentNullException.ThrowIfNull(current);
+        ArgumentNullException.ThrowIfNull(turn);
+        ArgumentNullException.ThrowIfNull(answer);
+        var step = new StepBuilder(current, now) { State = current };
+        var persona = personas.ByName(current.Persona);
+        var sessionId = current.SessionId;
+        if (filler is not null)
+        {
+            step.Append(TraceKinds.AssistantReply, text: filler, detail: ReplySource.Filler);
+        }
+
+        if (answer.Error is { } error)
+        {
+            step.Append(TraceKinds.ModelFailed, detail: error);
+        }
+
+        var failures = answer.Error is null ? 0 : current.ModelFailures + 1;
+        step.State = step.State with { ModelFailures = failures };
+        var source = answer.Error is null ? ReplySource.Model : ReplySource.Apology;
+        var text = answer.Text ?? persona.Chat.ApologyLine;
+        var overtaken = current.EndedAt is not null || current.TurnCount != turn.Turn || current.Escalated ||
+            current.Mode != SessionModes.Pipeline || interrupted;
+        if (overtaken)
+        {
+            step.Append(TraceKinds.AssistantReply, text: text, detail: $"{source}:{ReplySource.Overtaken}");
+            return step.Build();
+        }
+
+        if (answer.Error is not null && failures >= persona.Chat.MaxFailures)
+        {
+            step.State = step.State with { ModelFailures = 0 };
+            if (late)
+            {
+                // The filler is playing: the hand-off line must not be sent on top of it, so it waits for the next event.
+                step.State = step.State with { Pending = PendingActions.Escalation(now) };
+            }
+            else
+            {
+                Escalate(step, persona, ModeChangeReasons.EscalationModel, $"model_failures:{failures}");
+            }
+
+            return step.Build();
+        }
+
+        var speak = new SpeakAction { SessionId = sessionId, Text = text };
+        if (late)
+        {
+            step.Append(TraceKinds.AssistantReply, text: text, detail: source + ReplySource.LateSuffix);
+            step.State = step.State with { Pending = PendingActions.Reply([speak], now, timeToLive) };
+        }
+        else
+        {
+            step.Append(TraceKinds.AssistantReply, text: text, detail: source);
+            step.Actions.Add(speak);
+        }
+
         return step.Build();
     }
+
+    /// <summary>The persona's filler line, spoken when the model misses the budget; its input timeout gives the late reply a quiet moment to go out in.</summary>
+    public SpeakAction Filler(string sessionId, string persona, double inputTimeoutSeconds) =>
+        new()
+        {
+            SessionId = sessionId,
+            Text = personas.ByName(persona).Chat.FillerLine,
+            UserInputTimeoutSeconds = inputTimeoutSeconds > 0 ? inputTimeoutSeconds : null,
+        };
 
     /// <summary>The actions that put the platform into <paramref name="mode"/>.</summary>
     public static IReadOnlyList<AiFlowAction> ModeActions(Persona persona, string sessionId, string mode, string? greeting)
@@ -370,7 +468,7 @@ public sealed class CallFlow(PersonaCatalog personas)
         public SessionState State { get; set; } = null!;
         public List<AiFlowAction> Actions { get; } = [];
 
-        public void Append(string kind, string? text = null, bool? bargedIn = null, string? digit = null, double? durationMs = null, string? detail = null)
+        public long Append(string kind, string? text = null, bool? bargedIn = null, string? digit = null, double? durationMs = null, string? detail = null)
         {
             var seq = NextSeq();
             _trace.Add(new TraceEntry
@@ -385,6 +483,7 @@ public sealed class CallFlow(PersonaCatalog personas)
                 DurationMs = durationMs,
                 Detail = detail,
             });
+            return seq;
         }
 
         public void ChangeMode(string? from, string to, string reason)

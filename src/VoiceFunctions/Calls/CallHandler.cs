@@ -2,6 +2,8 @@ using System.Collections.Concurrent;
 using Azure;
 using Microsoft.Extensions.Options;
 using VoiceFunctions.AiFlow;
+using VoiceFunctions.Chat;
+using VoiceFunctions.Personas;
 using VoiceFunctions.Sessions;
 
 namespace VoiceFunctions.Calls;
@@ -24,7 +26,10 @@ public sealed partial class CallHandler(
     CallTelemetry telemetry,
     TimeProvider time,
     IOptions<CallOptions> options,
-    ILogger<CallHandler> logger)
+    ILogger<CallHandler> logger,
+    AssistantModel model,
+    PersonaCatalog personas,
+    IOptions<ChatModelOptions> chatOptions)
 {
     private const int MaxAttempts = 5;
 
@@ -36,6 +41,7 @@ public sealed partial class CallHandler(
 
     private readonly ConcurrentDictionary<string, SessionSlot> _slots = new(StringComparer.Ordinal);
     private readonly CallOptions _options = options.Value;
+    private readonly ChatModelOptions _chat = chatOptions.Value;
     /// <summary>Timestamp of the last storage failure; 0 = none since the last successful replay.</summary>
     private long _lastStorageFailure;
     private long _inFlight;
@@ -55,19 +61,137 @@ public sealed partial class CallHandler(
 
         var sessionId = SessionIds.Canonical(evt.Session.Id);
         var slot = GetSlot(sessionId);
-        var recording = RecordAsync(slot, sessionId, evt, fingerprint);
         using var timer = new CancellationTokenSource();
         var budget = Task.Delay(_options.ResponseBudget, time, timer.Token);
-        if (await Task.WhenAny(recording, budget).ConfigureAwait(false) == recording)
+        if (evt is AssistantSpeechEndedEvent or UserInputTimeoutEvent && slot.Reply is { IsCompleted: false } thinking)
         {
-            await timer.CancelAsync().ConfigureAwait(false);
-            return WarnAbout(await recording.ConfigureAwait(false), sessionId);
+            // The filler has been spoken and the model may be about to answer: half the budget for it, so its reply
+            // goes out now (as this event's pending actions) instead of at a later quiet moment.
+            await Task.WhenAny(thinking, Task.Delay(_options.ResponseBudget / 2, time)).ConfigureAwait(false);
         }
 
-        // Out of time: answer from what this instance knows; `recording` goes on and keeps the event.
+        var race = new ReplyRace();
+        var answering = AnswerAsync(slot, sessionId, evt, fingerprint, race);
+        if (await Task.WhenAny(answering, budget).ConfigureAwait(false) == answering)
+        {
+            await timer.CancelAsync().ConfigureAwait(false);
+            return WarnAbout(await answering.ConfigureAwait(false), sessionId);
+        }
+
+        if (race.Recorded is { } recorded && race.Ask is { } ask)
+        {
+            // Recorded, but the model is still thinking: the filler now, its reply later (pending actions).
+            if (race.TryFiller())
+            {
+                CallMetrics.Fillers.Add(1);
+                return WarnAbout([.. recorded, flow.Filler(sessionId, ask.Persona, _chat.FillerInputTimeoutSeconds)], sessionId);
+            }
+
+            return WarnAbout(await answering.ConfigureAwait(false), sessionId); // the model won by a hair: its answer is set
+        }
+
+        // Out of time: answer from what this instance knows; `answering` goes on and keeps the event.
         CallMetrics.LateAnswers.Add(1);
         LogLateAnswer(logger, sessionId, evt.Type, (long)_options.ResponseBudget.TotalMilliseconds);
-        return WarnAbout(flow.Decide(slot.State, evt, time.GetUtcNow()).Actions, sessionId);
+        var step = flow.Decide(slot.State, evt, time.GetUtcNow());
+        if (step.Ask is not null && step.Next is { } next && race.TryFiller())
+        {
+            CallMetrics.Fillers.Add(1);
+            return WarnAbout([.. step.Actions, flow.Filler(sessionId, next.Persona, _chat.FillerInputTimeoutSeconds)], sessionId);
+        }
+
+        // Should the recording still ask the model, its reply can no longer be part of this answer: it becomes pending.
+        race.Close();
+        return WarnAbout(step.Actions, sessionId);
+    }
+
+    /// <summary>
+    /// Records the event and, for a pipeline caller turn, starts the chat model and waits for its reply. The reply
+    /// is part of this answer only if it comes before the filler (<see cref="ReplyRace"/>); either way the model
+    /// call runs to its end and records its reply.
+    /// </summary>
+    private async Task<IReadOnlyList<AiFlowAction>> AnswerAsync(SessionSlot slot, string sessionId, AiFlowEvent evt, string? fingerprint, ReplyRace race)
+    {
+        var (actions, ask) = await RecordAsync(slot, sessionId, evt, fingerprint).ConfigureAwait(false);
+        if (ask is null)
+        {
+            return actions;
+        }
+
+        race.Ask = ask;
+        race.Recorded = actions; // after Ask: the handler reads Recorded first
+        var reply = ReplyAsync(slot, sessionId, evt, ask, race);
+        slot.Reply = reply;
+        var spoken = await race.InTime.Task.ConfigureAwait(false);
+        return [.. actions, .. spoken];
+    }
+
+    /// <summary>
+    /// Asks the chat model for <paramref name="ask"/> outside the session's lock (other events of the call are
+    /// recorded meanwhile), then decides and records the reply under it, through the same commit path as every event.
+    /// Never throws.
+    /// </summary>
+    private async Task ReplyAsync(SessionSlot slot, string sessionId, AiFlowEvent evt, ModelTurn ask, ReplyRace race)
+    {
+        Interlocked.Increment(ref _inFlight);
+        try
+        {
+            var persona = personas.ByName(ask.Persona);
+            IReadOnlyList<TraceEntry> trace = [];
+            try
+            {
+                using var timeout = new CancellationTokenSource(_options.StorageOperationTimeout, time);
+                trace = (await store.ReadAsync(sessionId, timeout.Token).ConfigureAwait(false))?.Trace ?? [];
+            }
+            catch (Exception ex) when (IsStorageFailure(ex))
+            {
+                var kind = ex.GetType().Name;
+                LogHistoryUnavailable(logger, sessionId, kind); // the turn alone is still answerable
+            }
+
+            var conversation = Conversation.From(trace, ask.CallerSeq, ask.Text, _chat.HistoryTurns, _chat.HistoryChars);
+            var answer = await model.AskAsync(persona, conversation, CancellationToken.None).ConfigureAwait(false);
+            if (answer.Error is { } error)
+            {
+                LogModelFailed(logger, sessionId, error, answer.LatencyMs);
+            }
+
+            await slot.Lock.WaitAsync().ConfigureAwait(false);
+            try
+            {
+                // In time only while the race is open and the state is at hand (no storage read may delay the answer).
+                var late = !(slot.Loaded && race.TryInTime());
+                // A late reply follows the filler (sent, or about to be at the budget), unless the answer went out without one.
+                var filler = late && !race.ClosedWithoutFiller ? persona.Chat.FillerLine : null;
+                CallStep Decide(SessionState? state, DateTimeOffset now) => state is null
+                    ? new CallStep { Previous = null, Next = null, Actions = [] } // nothing known of the call (storage away, no spool): nothing to add to
+                    : flow.DecideReply(state, ask, answer, late, filler, slot.LastInterruptSeq > ask.CallerSeq, _chat.ReplyTimeToLive, now);
+
+                if (!late)
+                {
+                    // The answer leaves now, decided from what this instance holds; the commit below follows it (as
+                    // for any answer given before its recording is stored).
+                    race.InTime.TrySetResult(Decide(slot.State, time.GetUtcNow()).Actions);
+                }
+
+                var step = await DecideAndStoreAsync(slot, sessionId, evt, Decide).ConfigureAwait(false);
+                telemetry.Replied(step, answer);
+            }
+            finally
+            {
+                slot.Lock.Release();
+            }
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            CallMetrics.Lost.Add(1);
+            LogUnexpected(logger, ex, sessionId, evt.Type);
+            race.InTime.TrySetResult([]);
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _inFlight);
+        }
     }
 
     /// <summary>
@@ -88,7 +212,7 @@ public sealed partial class CallHandler(
     }
 
     /// <summary>Decides and records one event under the session's lock. Never throws.</summary>
-    private async Task<IReadOnlyList<AiFlowAction>> RecordAsync(SessionSlot slot, string sessionId, AiFlowEvent evt, string? fingerprint)
+    private async Task<(IReadOnlyList<AiFlowAction> Actions, ModelTurn? Ask)> RecordAsync(SessionSlot slot, string sessionId, AiFlowEvent evt, string? fingerprint)
     {
         Interlocked.Increment(ref _inFlight);
         await slot.Lock.WaitAsync().ConfigureAwait(false);
@@ -97,21 +221,21 @@ public sealed partial class CallHandler(
             if (fingerprint is not null && slot.LastFingerprint == fingerprint && time.GetElapsedTime(slot.LastAt) < _options.DuplicateWindow)
             {
                 LogDuplicate(logger, sessionId, evt.Type);
-                return slot.LastActions;
+                return (slot.LastActions, null);
             }
 
-            var actions = await DecideAndStoreAsync(slot, sessionId, evt).ConfigureAwait(false);
+            var step = await DecideAndStoreAsync(slot, sessionId, evt).ConfigureAwait(false);
             slot.LastFingerprint = fingerprint;
             slot.LastAt = time.GetTimestamp();
-            slot.LastActions = actions;
-            return actions;
+            slot.LastActions = step.Actions;
+            return (step.Actions, step.Ask);
         }
         catch (Exception ex) when (ex is not OutOfMemoryException)
         {
             // Last line of defence: the caller still gets an answer; the failure is logged and counted.
             CallMetrics.Lost.Add(1);
             LogUnexpected(logger, ex, sessionId, evt.Type);
-            return flow.Decide(slot.State, evt, time.GetUtcNow()).Actions;
+            return (flow.Decide(slot.State, evt, time.GetUtcNow()).Actions, null);
         }
         finally
         {
@@ -134,21 +258,24 @@ public sealed partial class CallHandler(
         }
     }
 
-    private async Task<IReadOnlyList<AiFlowAction>> DecideAndStoreAsync(SessionSlot slot, string sessionId, AiFlowEvent evt)
+    /// <param name="decide">What the step is; default: the event's own decision (<see cref="CallFlow.Decide"/>). A model reply passes its own.</param>
+    private async Task<CallStep> DecideAndStoreAsync(SessionSlot slot, string sessionId, AiFlowEvent evt, Func<SessionState?, DateTimeOffset, CallStep>? decide = null)
     {
+        decide ??= (state, now) => flow.Decide(state, evt, now);
         for (var attempt = 1; attempt <= MaxAttempts; attempt++)
         {
             await EnsureStateAsync(slot, sessionId, evt, optimisticStart: attempt == 1).ConfigureAwait(false);
-            var step = flow.Decide(slot.State, evt, time.GetUtcNow());
+            var step = decide(slot.State, time.GetUtcNow());
             if (step.WritesNothing)
             {
-                return step.Actions;
+                return step;
             }
 
+            NoteInterruptions(slot, step);
             if (slot.Spooling || StorageRecentlyFailed)
             {
                 Spool(slot, step, evt);
-                return step.Actions;
+                return step;
             }
 
             try
@@ -165,7 +292,7 @@ public sealed partial class CallHandler(
                 // must see that the call is over, not mistake it for a new one and answer with actions.
 
                 telemetry.Recorded(evt, step, stored: true);
-                return step.Actions;
+                return step;
             }
             catch (SessionConflictException)
             {
@@ -176,18 +303,35 @@ public sealed partial class CallHandler(
             {
                 StorageFailed(ex, sessionId, evt.Type);
                 Spool(slot, step, evt);
-                return step.Actions;
+                return step;
             }
         }
 
         LogGaveUp(logger, sessionId, evt.Type);
-        var last = flow.Decide(slot.State, evt, time.GetUtcNow());
+        var last = decide(slot.State, time.GetUtcNow());
+        if (last.WritesNothing)
+        {
+            return last;
+        }
+
 
         // Another writer keeps winning: this step's numbers are not to be trusted, so the replay re-bases it on
         // what is stored then instead of upserting over the other writer's rows.
         slot.BaseKnown = false;
         Spool(slot, last, evt);
-        return last.Actions;
+        return last;
+    }
+
+    /// <summary>A barge-in overtakes a reply the model is still thinking about (on this instance; across instances the next caller turn does).</summary>
+    private static void NoteInterruptions(SessionSlot slot, CallStep step)
+    {
+        foreach (var row in step.Trace)
+        {
+            if (row.Kind == TraceKinds.BargeIn && row.Seq > slot.LastInterruptSeq)
+            {
+                slot.LastInterruptSeq = row.Seq;
+            }
+        }
     }
 
     /// <summary>Makes <see cref="SessionSlot.State"/> the session as known: cache, spool, or one storage read.</summary>
@@ -399,6 +543,59 @@ public sealed partial class CallHandler(
         public string? LastFingerprint { get; set; }
         public long LastAt { get; set; }
         public IReadOnlyList<AiFlowAction> LastActions { get; set; } = [];
+
+        /// <summary>The newest barge-in's sequence number seen on this instance.</summary>
+        public long LastInterruptSeq { get; set; }
+
+        /// <summary>The chat-model call of the newest pipeline turn (running or done).</summary>
+        public Task? Reply { get; set; }
+    }
+
+    /// <summary>
+    /// Who answers a pipeline turn: the model's reply, if it is ready before the response budget runs out, or the
+    /// filler line. Decided once (compare-and-swap), so a reply is either in the answer or pending, never both.
+    /// </summary>
+    private sealed class ReplyRace
+    {
+        private int _state; // 0 open, 1 the reply is in the answer, 2 the filler went out, 3 answered without either
+        private IReadOnlyList<AiFlowAction>? _recorded;
+
+        /// <summary>The turn the model is answering (set before <see cref="Recorded"/>).</summary>
+        public ModelTurn? Ask { get; set; }
+
+        /// <summary>The recorded turn's own actions, once recorded (then the model is thinking).</summary>
+        public IReadOnlyList<AiFlowAction>? Recorded
+        {
+            get => Volatile.Read(ref _recorded);
+            set => Volatile.Write(ref _recorded, value);
+        }
+
+        /// <summary>The reply's actions, when the model won; empty when the filler did.</summary>
+        public TaskCompletionSource<IReadOnlyList<AiFlowAction>> InTime { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public bool TryInTime() => Interlocked.CompareExchange(ref _state, 1, 0) == 0;
+
+        public bool ClosedWithoutFiller => Volatile.Read(ref _state) == 3;
+
+        /// <summary>The answer went out without the model and without the filler (answered from memory, no model turn seen).</summary>
+        public void Close()
+        {
+            if (Interlocked.CompareExchange(ref _state, 3, 0) == 0)
+            {
+                InTime.TrySetResult([]);
+            }
+        }
+
+        public bool TryFiller()
+        {
+            if (Interlocked.CompareExchange(ref _state, 2, 0) != 0)
+            {
+                return false;
+            }
+
+            InTime.TrySetResult([]);
+            return true;
+        }
     }
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "{ActionType} action for session {SessionId} sent with warnings: {Warnings}")]
@@ -430,6 +627,12 @@ public sealed partial class CallHandler(
 
     [LoggerMessage(Level = LogLevel.Information, Message = "{Count} spooled steps replayed into Table Storage")]
     private static partial void LogReplayed(ILogger logger, int count);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Session {SessionId}: the chat model failed ({Error}) after {LatencyMs} ms; the caller hears the apology")]
+    private static partial void LogModelFailed(ILogger logger, string sessionId, string error, long latencyMs);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Session {SessionId}: the conversation could not be read ({Error}); the model gets the turn alone")]
+    private static partial void LogHistoryUnavailable(ILogger logger, string sessionId, string error);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Session {SessionId}: unexpected failure recording {EventType}")]
     private static partial void LogUnexpected(ILogger logger, Exception exception, string sessionId, string eventType);

@@ -15,6 +15,7 @@ public static class CallMetrics
 
     public static readonly Counter<long> Spooled = Meter.CreateCounter<long>("voicefunctions.spool.spooled", "{step}", "Steps written to the local spool because Table Storage failed or was too slow.");
     public static readonly Counter<long> Replayed = Meter.CreateCounter<long>("voicefunctions.spool.replayed", "{step}", "Spooled steps written into Table Storage.");
+    public static readonly Counter<long> Fillers = Meter.CreateCounter<long>("voicefunctions.replies.filler", "{answer}", "Pipeline turns answered with the filler line because the chat model missed the response budget.");
     public static readonly Counter<long> LateAnswers = Meter.CreateCounter<long>("voicefunctions.answers.late", "{answer}", "Answers sent from memory because recording took longer than the response budget.");
     public static readonly Counter<long> Lost = Meter.CreateCounter<long>("voicefunctions.steps.lost", "{step}", "Steps that could be neither stored nor spooled.");
 }

@@ -25,6 +25,7 @@ public sealed partial class CallTelemetry(IOptions<TelemetryOptions> options, Tr
         public const string ModeChanged = "ModeChanged";
         public const string Escalation = "Escalation";
         public const string SessionEnded = "SessionEnded";
+        public const string AssistantReply = "AssistantReply";
     }
 
     /// <summary>Custom dimension keys (customDimensions.*).</summary>
@@ -48,6 +49,81 @@ public sealed partial class CallTelemetry(IOptions<TelemetryOptions> options, Tr
         public const string DurationMs = "DurationMs";
         public const string Turns = "Turns";
         public const string Escalated = "Escalated";
+        public const string Source = "Source";
+        public const string LatencyMs = "LatencyMs";
+        public const string InputTokens = "InputTokens";
+        public const string OutputTokens = "OutputTokens";
+        public const string Error = "Error";
+    }
+
+    /// <summary>
+    /// A pipeline reply recorded (the model's, the filler, the apology): one <c>AssistantReply</c> event per reply row
+    /// with its source, the model's latency and token counts; the text only with <c>IncludeTranscripts</c>.
+    /// </summary>
+    public void Replied(CallStep step, Chat.ModelAnswer answer)
+    {
+        ArgumentNullException.ThrowIfNull(step);
+        ArgumentNullException.ThrowIfNull(answer);
+        if (step.Next is not { } state)
+        {
+            return;
+        }
+
+        foreach (var row in step.Trace.Where(t => t.Kind == TraceKinds.AssistantReply))
+        {
+            var source = row.Detail ?? string.Empty;
+            var fromModel = !source.StartsWith(Chat.ReplySource.Filler, StringComparison.Ordinal);
+            LogReplied(logger, state.SessionId, row.Seq, source, fromModel ? answer.LatencyMs : 0);
+            if (client is null)
+            {
+                continue;
+            }
+
+            try
+            {
+                var text = row.Text ?? string.Empty;
+                var properties = new Dictionary<string, string>(StringComparer.Ordinal)
+                {
+                    [Keys.SessionId] = state.SessionId,
+                    [Keys.Seq] = Invariant(row.Seq),
+                    [Keys.Persona] = state.Persona,
+                    [Keys.Mode] = state.Mode,
+                    [Keys.Source] = source,
+                    [Keys.TextLength] = Invariant(text.Length),
+                };
+                if (fromModel)
+                {
+                    properties[Keys.LatencyMs] = Invariant(answer.LatencyMs);
+                    if (answer.InputTokens is { } input)
+                    {
+                        properties[Keys.InputTokens] = Invariant(input);
+                    }
+
+                    if (answer.OutputTokens is { } output)
+                    {
+                        properties[Keys.OutputTokens] = Invariant(output);
+                    }
+
+                    if (answer.Error is { } error)
+                    {
+                        properties[Keys.Error] = error;
+                    }
+                }
+
+                if (options.Value.IncludeTranscripts)
+                {
+                    properties[Keys.Text] = text;
+                }
+
+                client.TrackEvent(Events.AssistantReply, properties);
+            }
+#pragma warning disable CA1031 // telemetry must never fail a call
+            catch (Exception ex)
+#pragma warning restore CA1031
+            {
+                LogTelemetryFailed(logger, ex, state.SessionId);
+            }
+        }
     }
 
     /// <param name="evt">The event as received.</param>
@@ -170,6 +246,9 @@ public sealed partial class CallTelemetry(IOptions<TelemetryOptions> options, Tr
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "Session {SessionId}: {EventType} recorded ({TraceRows} trace rows, {ModeChanges} mode changes, stored: {Stored})")]
     private static partial void LogRecorded(ILogger logger, string sessionId, string eventType, int traceRows, int modeChanges, bool stored);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Session {SessionId}: assistant reply recorded (seq {Seq}, source {Source}, model latency {LatencyMs} ms)")]
+    private static partial void LogReplied(ILogger logger, string sessionId, long seq, string source, long latencyMs);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Session {SessionId}: reporting to Application Insights failed")]
     private static partial void LogTelemetryFailed(ILogger logger, Exception exception, string sessionId);

@@ -33,6 +33,34 @@ public sealed class Persona
     public PipelineSettings Pipeline { get; set; } = new();
 
     public EscalationSettings Escalation { get; set; } = new();
+
+    /// <summary>The chat model that answers on the pipeline (issue 12); global defaults in section <c>ChatModel</c>.</summary>
+    public ChatSettings Chat { get; set; } = new();
+}
+
+/// <summary>
+/// How this persona answers through the chat model on the pipeline, where it differs from the global
+/// <c>ChatModel</c> section. Voice-to-voice never uses it.
+/// </summary>
+public sealed class ChatSettings
+{
+    /// <summary>The Azure OpenAI deployment; unset: <c>ChatModel:Deployment</c>.</summary>
+    public string? Deployment { get; set; }
+
+    /// <summary>0-2; unset: the persona's <see cref="Persona.Temperature"/>, else the model's default.</summary>
+    public double? Temperature { get; set; }
+
+    /// <summary>Longest reply spoken, in characters (cut at a sentence end); unset: <c>ChatModel:MaxReplyChars</c>.</summary>
+    public int? MaxReplyChars { get; set; }
+
+    /// <summary>Spoken when the model has not answered within the response budget; its reply follows on the next quiet moment.</summary>
+    public string FillerLine { get; set; } = "One moment, please.";
+
+    /// <summary>Spoken when the model fails, times out or answers nothing usable; the call goes on.</summary>
+    public string ApologyLine { get; set; } = "I am sorry, I could not answer that just now. Could you say it again?";
+
+    /// <summary>Model failures in a row after which the call is escalated (transfer, or the no-agent line) instead of apologising again.</summary>
+    public int MaxFailures { get; set; } = 3;
 }
 
 /// <summary>

@@ -70,6 +70,7 @@ public sealed partial class PersonaValidation(ILogger<PersonaValidation>? logger
             }
 
             ValidateEscalation(prefix, persona.Escalation, failures);
+            ValidateChat(prefix, persona.Chat, failures);
         }
 
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
@@ -105,6 +106,35 @@ public sealed partial class PersonaValidation(ILogger<PersonaValidation>? logger
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "{Persona}:Pipeline:Vad:EndOfTurnSilenceMs = {Ms} is outside the recommended 150-2000 ms; the platform may ignore it")]
     private static partial void LogVadOutsideRecommendation(ILogger logger, string persona, int ms);
+
+    private static void ValidateChat(string prefix, ChatSettings chat, List<string> failures)
+    {
+        prefix += ":Chat";
+        if (chat.Temperature is { } t && !(t >= ActionValidator.MinTemperature && t <= ActionValidator.MaxTemperature))
+        {
+            failures.Add($"{prefix}:Temperature must be between 0 and 2.");
+        }
+
+        if (chat.MaxReplyChars is { } max && max is < 20 or > 4000)
+        {
+            failures.Add($"{prefix}:MaxReplyChars must be between 20 and 4000.");
+        }
+
+        if (string.IsNullOrWhiteSpace(chat.FillerLine))
+        {
+            failures.Add($"{prefix}:FillerLine must not be empty.");
+        }
+
+        if (string.IsNullOrWhiteSpace(chat.ApologyLine))
+        {
+            failures.Add($"{prefix}:ApologyLine must not be empty.");
+        }
+
+        if (chat.MaxFailures is < 1 or > 10)
+        {
+            failures.Add($"{prefix}:MaxFailures must be between 1 and 10.");
+        }
+    }
 
     private static void ValidateEscalation(string prefix, EscalationSettings escalation, List<string> failures)
     {

@@ -10,6 +10,12 @@ public static class PendingPurposes
 
     /// <summary>A chat-model reply that missed its answer budget (issue 12): delivered with the next quiet moment.</summary>
     public const string Reply = "reply";
+
+    /// <summary>
+    /// An escalation decided after the answer had gone out (the chat model failed too often, late): the existing
+    /// hand-off runs as the answer to the next event, so it is never sent on top of the filler line.
+    /// </summary>
+    public const string Escalation = "escalation";
 }
 
 /// <summary>What the next event of a call does to its <see cref="PendingActions"/>.</summary>
@@ -81,6 +87,13 @@ public sealed record PendingActions
         CreatedAt = now,
         ExpiresAt = now + timeToLive,
     };
+
+    /// <summary>
+    /// An escalation decided late (the chat model failed once too often after the filler went out): the next event
+    /// of the caller or the platform starts the hand-off (<c>CallFlow</c> runs the escalation on delivery), with the
+    /// hand-off's own delivery rules: the caller's next move never cancels it.
+    /// </summary>
+    public static PendingActions Escalation(DateTimeOffset now) => Handoff([], now) with { Purpose = PendingPurposes.Escalation };
 
     /// <summary>What an event of <paramref name="eventType"/> arriving at <paramref name="now"/> does to these actions.</summary>
     public PendingOutcome On(string eventType, DateTimeOffset now)

@@ -19,6 +19,9 @@ public static class ModeChangeReasons
     public const string EscalationDtmf = "escalation_dtmf";
     public const string TransferFailed = "transfer_failed";
 
+    /// <summary>The chat model failed too often in a row (only recorded should the escalation change the mode).</summary>
+    public const string EscalationModel = "escalation_model";
+
     /// <summary>An event arrived for a session this app never saw start (e.g. deployed mid-call).</summary>
     public const string Assumed = "assumed_without_session_start";
 }
@@ -37,6 +40,12 @@ public static class TraceKinds
     public const string BargeIn = "barge_in";
     public const string Escalation = "escalation";
     public const string SmsFailed = "sms_failed";
+
+    /// <summary>What the assistant answered on the pipeline (detail: its source — model, filler, apology — and :late / :overtaken).</summary>
+    public const string AssistantReply = "assistant_reply";
+
+    /// <summary>The chat model failed for a turn (detail: the error kind, never the text).</summary>
+    public const string ModelFailed = "model_failed";
 
     /// <summary>Pending actions went out as this event's answer (detail: purpose and action types).</summary>
     public const string PendingDelivered = "pending_delivered";
@@ -76,6 +85,9 @@ public sealed record SessionState
 
     /// <summary>Actions waiting for a later event of this call (the hand-off's transfer); null when none.</summary>
     public PendingActions? Pending { get; init; }
+
+    /// <summary>Chat-model failures in a row on the pipeline; at the persona's limit the call is escalated.</summary>
+    public int ModelFailures { get; init; }
 
     public long? DurationMs => EndedAt is { } end ? (long)(end - StartedAt).TotalMilliseconds : null;
 }

@@ -215,6 +215,7 @@ public sealed class SessionStore(TableClient table)
             EndReason = step.Session.EndReason ?? stored.EndReason,
             Escalated = step.Session.Escalated,
             Pending = step.Session.Pending,
+            ModelFailures = step.Session.ModelFailures,
             LastSeq = next,
         };
         return (session, trace, modes);

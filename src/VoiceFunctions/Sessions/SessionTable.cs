@@ -28,7 +28,7 @@ public static class SessionTable
     public static readonly IReadOnlyList<string> LoadColumns =
     [
         "PartitionKey", "RowKey", "AccountId", "PhoneNumber", "FromPhoneNumber", "ToPhoneNumber", "Direction", "Persona", "Mode", "StartedAt",
-        "EndedAt", "EndReason", "DurationMs", "TurnCount", "StartCount", "LastSeq", "Escalated", SpoolMarkProperty, "Seq", "Kind",
+        "EndedAt", "EndReason", "DurationMs", "TurnCount", "StartCount", "LastSeq", "Escalated", "ModelFailures", SpoolMarkProperty, "Seq", "Kind",
         PendingPurpose, PendingActionsJson, PendingDeliverOn, PendingDropOn, PendingCreatedAt, PendingExpiresAt,
     ];
 
@@ -76,6 +76,7 @@ public static class SessionTable
         ["StartCount"] = s.StartCount,
         ["LastSeq"] = s.LastSeq,
         ["Escalated"] = s.Escalated,
+        ["ModelFailures"] = s.ModelFailures,
     };
 
     public static SessionState ToSession(TableEntity e) => new()
@@ -95,6 +96,7 @@ public static class SessionTable
         StartCount = e.GetInt32("StartCount") ?? 0,
         LastSeq = e.GetInt64("LastSeq") ?? 0,
         Escalated = e.GetBoolean("Escalated") ?? false,
+        ModelFailures = e.GetInt32("ModelFailures") ?? 0,
         Pending = ToPending(e),
     };
 

@@ -58,6 +58,12 @@ public sealed class WebhookApp : IAsyncDisposable
             // Behaviour tests read a call back right after its answers, so on a loaded machine an answer must not
             // go out before its recording is done. The 800 ms default is what FaultTests run with.
             ["Calls:ResponseBudget"] = "00:00:05",
+
+            // The gated persona runs on the pipeline, which needs a chat model. Nothing listens here, so a turn gets
+            // the apology; PipelineChatTests point it at the stand-in model instead. A key, so no Entra ID token is tried.
+            ["ChatModel:Endpoint"] = "http://127.0.0.1:9/",
+            ["ChatModel:Deployment"] = "no-model",
+            ["ChatModel:ApiKey"] = "unused-test-key",
         };
         if (usePersonas)
         {

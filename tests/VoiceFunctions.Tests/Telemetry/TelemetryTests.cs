@@ -207,6 +207,54 @@ public sealed class TelemetryTests(Azurite azurite)
         Assert.Equal(entra, TelemetryRegistration.Credential(value) is Azure.Identity.ManagedIdentityCredential);
     }
 
+    /// <summary>
+    /// Pipeline replies (issue 12) arrive as <c>AssistantReply</c> events with their source, the model's latency and
+    /// token counts, and without the words (transcripts off). The model is the loopback stand-in.
+    /// </summary>
+    [Fact]
+    public async Task Pipeline_replies_arrive_as_assistant_reply_events_with_latency_and_tokens_but_no_text()
+    {
+        await using var capture = new IngestionCapture();
+        await using var model = await StandInModel.StartAsync();
+        model.Script = r => r.LastUserText == "slow" ? ModelBehaviour.Reply("Slow reply words.", 1500) : ModelBehaviour.Reply("Quick reply words.");
+        var settings = new Dictionary<string, string?>(capture.Settings)
+        {
+            ["Calls:ResponseBudget"] = "00:00:00.800",
+            ["ChatModel:Endpoint"] = model.Endpoint.ToString(),
+            ["ChatModel:Deployment"] = "standin",
+        };
+        var id = CallClient.NewSessionId();
+        var app = new WebhookApp(azurite, settings);
+        try
+        {
+            using var calls = app.Calls();
+            await SendAsync(calls, CallClient.Event("session_start", id, TestPersonas.GatedNumber));
+            await SendAsync(calls, CallClient.Event("user_speak", id, fields: new JsonObject { ["text"] = "quick" }));
+            await SendAsync(calls, CallClient.Event("user_speak", id, fields: new JsonObject { ["text"] = "slow" }));
+            await calls.WaitForSessionAsync(id, s => s.GetProperty("trace").EnumerateArray().Any(t => t.TryGetProperty("detail", out var d) && d.GetString() == "model:late"));
+        }
+        finally
+        {
+            await app.DisposeAsync();
+        }
+
+        await capture.WaitForAsync(all => all.Count(e => (string?)e["data"]?["baseData"]?["name"] == "AssistantReply" && Dim(e, "SessionId") == id) >= 3, TimeSpan.FromSeconds(10));
+        var replies = capture.OfType("EventData").Where(e => (string?)e["data"]!["baseData"]!["name"] == "AssistantReply" && Dim(e, "SessionId") == id)
+            .OrderBy(e => long.Parse(Dim(e, "Seq")!, System.Globalization.CultureInfo.InvariantCulture)).ToList();
+        Assert.Equal(["model", "filler", "model:late"], replies.Select(r => Dim(r, "Source")));
+        foreach (var reply in replies.Where(r => Dim(r, "Source")!.StartsWith("model", StringComparison.Ordinal)))
+        {
+            Assert.True(long.Parse(Dim(reply, "LatencyMs")!, System.Globalization.CultureInfo.InvariantCulture) >= 0);
+            Assert.True(long.Parse(Dim(reply, "InputTokens")!, System.Globalization.CultureInfo.InvariantCulture) > 0);
+            Assert.True(long.Parse(Dim(reply, "OutputTokens")!, System.Globalization.CultureInfo.InvariantCulture) > 0);
+            Assert.Null(Dim(reply, "Text"));
+        }
+
+        Assert.True(long.Parse(Dim(replies[2], "LatencyMs")!, System.Globalization.CultureInfo.InvariantCulture) >= 1500);
+        Assert.Null(Dim(replies[1], "LatencyMs")); // the filler is not a model answer
+        Assert.DoesNotContain("reply words", capture.Raw, StringComparison.Ordinal);
+    }
+
     /// <summary>The trace ids sent as each request's traceparent (the host's trace context).</summary>
     private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, bool> TraceIds = new();
 

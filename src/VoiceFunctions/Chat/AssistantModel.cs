@@ -1,0 +1,218 @@
+using System.ClientModel;
+using System.ClientModel.Primitives;
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using Azure.Identity;
+using Microsoft.Extensions.AI;
+using Microsoft.Extensions.Options;
+using OpenAI;
+using VoiceFunctions.Personas;
+using VoiceFunctions.Sessions;
+
+namespace VoiceFunctions.Chat;
+
+/// <summary>What the chat model made of one caller turn.</summary>
+public sealed record ModelAnswer
+{
+    /// <summary>The speakable reply; null when the model failed.</summary>
+    public string? Text { get; init; }
+
+    /// <summary>Why it failed (exception type, <c>timeout</c>, <c>empty</c>); never the answer or the key.</summary>
+    public string? Error { get; init; }
+
+    public long LatencyMs { get; init; }
+    public long? InputTokens { get; init; }
+    public long? OutputTokens { get; init; }
+
+    public bool Failed => Text is null;
+}
+
+/// <summary>
+/// The persona's chat model (Microsoft.Extensions.AI <see cref="IChatClient"/> over the OpenAI client pointed at
+/// Azure OpenAI's v1 endpoint): the persona's system prompt, language and the bounded conversation so far in,
+/// one short speakable reply out. Never throws: every failure is an answer with <see cref="ModelAnswer.Error"/>.
+/// </summary>
+public sealed class AssistantModel(IOptions<ChatModelOptions> options, TimeProvider time)
+{
+    /// <summary>Entra ID scope of Azure OpenAI (Cognitive Services).</summary>
+    public const string TokenScope = "https://cognitiveservices.azure.com/.default";
+
+    private const string SpeakableRules =
+        "You are speaking on a phone call: your words are read aloud by a text-to-speech voice. " +
+        "Answer in one to three short, natural spoken sentences. Plain text only: no markdown, no lists, no headings, " +
+        "no emojis, no URLs, no code.";
+
+    private readonly ChatModelOptions _options = options.Value;
+    private readonly ConcurrentDictionary<string, IChatClient> _clients = new(StringComparer.Ordinal);
+    private AuthenticationPolicy? _auth;
+
+    public async Task<ModelAnswer> AskAsync(Persona persona, IReadOnlyList<ChatMessage> conversation, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(persona);
+        ArgumentNullException.ThrowIfNull(conversation);
+        var started = time.GetTimestamp();
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(_options.Timeout);
+        try
+        {
+            var client = ClientFor(persona.Chat.Deployment ?? _options.Deployment!);
+            var messages = new List<ChatMessage>(conversation.Count + 1) { new(ChatRole.System, SystemPrompt(persona)) };
+            messages.AddRange(conversation);
+            var chatOptions = new ChatOptions
+            {
+                Temperature = (float?)(persona.Chat.Temperature ?? persona.Temperature),
+                MaxOutputTokens = _options.MaxOutputTokens,
+            };
+            var response = await client.GetResponseAsync(messages, chatOptions, timeout.Token).ConfigureAwait(false);
+            var text = Speakable.Clean(response.Text, persona.Chat.MaxReplyChars ?? _options.MaxReplyChars);
+            return new ModelAnswer
+            {
+                Text = string.IsNullOrWhiteSpace(text) ? null : text,
+                Error = string.IsNullOrWhiteSpace(text) ? "empty" : null,
+                LatencyMs = Elapsed(started),
+                InputTokens = response.Usage?.InputTokenCount,
+                OutputTokens = response.Usage?.OutputTokenCount,
+            };
+        }
+        catch (OperationCanceledException) when (timeout.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+        {
+            return new ModelAnswer { Error = "timeout", LatencyMs = Elapsed(started) };
+        }
+#pragma warning disable CA1031 // any model failure (HTTP, JSON, auth) is an apology, never a failed call
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+#pragma warning restore CA1031
+        {
+            var status = (ex as ClientResultException)?.Status;
+            return new ModelAnswer { Error = status is > 0 ? $"{ex.GetType().Name}:{status}" : ex.GetType().Name, LatencyMs = Elapsed(started) };
+        }
+    }
+
+    /// <summary>The persona's prompt, then the rules that keep a reply speakable and the language it must be in.</summary>
+    public static string SystemPrompt(Persona persona)
+    {
+        ArgumentNullException.ThrowIfNull(persona);
+        var prompt = $"{persona.SystemPrompt}\n\n{SpeakableRules}";
+        return string.IsNullOrWhiteSpace(persona.Language) ? prompt : $"{prompt} Always answer in the language '{persona.Language}'.";
+    }
+
+    private long Elapsed(long started) => (long)time.GetElapsedTime(started).TotalMilliseconds;
+
+    private IChatClient ClientFor(string deployment) => _clients.GetOrAdd(deployment, d =>
+    {
+        var clientOptions = new OpenAIClientOptions
+        {
+            Endpoint = V1Endpoint(_options.Endpoint!),
+            NetworkTimeout = _options.Timeout,
+            // No retries: the caller is waiting; a failed answer is an apology now, not a second try later.
+            RetryPolicy = new ClientRetryPolicy(maxRetries: 0),
+        };
+        // OPENAI001: the AuthenticationPolicy constructor is marked "evaluation" in OpenAI 2.15; it is the library's way to
+        // send an Entra ID token or Azure's api-key header (docs/adr/0003-chat-model-client.md says why this client).
+#pragma warning disable OPENAI001
+        return new OpenAI.Chat.ChatClient(d, _auth ??= Authentication(), clientOptions).AsIChatClient();
+#pragma warning restore OPENAI001
+    });
+
+    /// <summary>
+    /// A key (local runs) goes in Azure's <c>api-key</c> header; otherwise an Entra ID token for the app's managed
+    /// identity (<c>ChatModel:ClientId</c> for a user-assigned one), which needs "Cognitive Services OpenAI User".
+    /// </summary>
+    private AuthenticationPolicy Authentication() => !string.IsNullOrWhiteSpace(_options.ApiKey)
+        ? ApiKeyAuthenticationPolicy.CreateHeaderApiKeyPolicy(new ApiKeyCredential(_options.ApiKey), "api-key")
+        : new BearerTokenPolicy(new DefaultAzureCredential(new DefaultAzureCredentialOptions { ManagedIdentityClientId = _options.ClientId }), TokenScope);
+
+    /// <summary>Azure OpenAI's OpenAI-compatible v1 API: <c>https://res.openai.azure.com/</c> becomes <c>…/openai/v1/</c>; a URL with a path is used as given.</summary>
+    public static Uri V1Endpoint(string endpoint)
+    {
+        var uri = new Uri(endpoint, UriKind.Absolute);
+        if (uri.AbsolutePath is "" or "/")
+        {
+            return new Uri(uri, "/openai/v1/");
+        }
+
+        return uri.AbsoluteUri.EndsWith('/') ? uri : new Uri(uri.AbsoluteUri + "/");
+    }
+}
+
+/// <summary>The conversation the model sees: the call trace's caller and assistant rows, newest that fit the budget, in order.</summary>
+public static class Conversation
+{
+    /// <param name="trace">The call's trace rows in order.</param>
+    /// <param name="upToSeq">The caller row being answered: nothing newer is sent.</param>
+    public static IReadOnlyList<ChatMessage> From(IEnumerable<TraceEntry> trace, long upToSeq, string callerText, int maxRows, int maxChars)
+    {
+        ArgumentNullException.ThrowIfNull(trace);
+        var rows = new List<(long Seq, ChatRole Role, string Text, bool Late)>();
+        foreach (var row in trace.OrderBy(t => t.Seq))
+        {
+            // Rows after the turn count only when they undo a late reply before it (the turn's own step drops it).
+            if (row.Seq > upToSeq && row.Kind != TraceKinds.PendingDropped)
+            {
+                continue;
+            }
+
+            switch (row.Kind)
+            {
+                case TraceKinds.Caller when !string.IsNullOrWhiteSpace(row.Text):
+                    rows.Add((row.Seq, ChatRole.User, row.Text, false));
+                    break;
+                case TraceKinds.AssistantReply when !string.IsNullOrWhiteSpace(row.Text) && ReplySource.IsSpoken(row.Detail):
+                    rows.Add((row.Seq, ChatRole.Assistant, row.Text, ReplySource.IsLate(row.Detail)));
+                    break;
+                case TraceKinds.PendingDropped when row.Detail?.StartsWith(PendingPurposes.Reply + ":", StringComparison.Ordinal) == true:
+                    // The late reply before it was never spoken: the model must not think it said it.
+                    var late = rows.FindLastIndex(r => r.Late);
+                    if (late >= 0)
+                    {
+                        rows.RemoveAt(late);
+                    }
+
+                    break;
+            }
+        }
+
+        if (rows.Count == 0 || rows[^1].Seq != upToSeq)
+        {
+            rows.Add((upToSeq, ChatRole.User, callerText, false)); // the turn itself, should the read not hold it yet (spooled)
+        }
+
+        // The newest rows that fit; the caller's turn always goes.
+        var chosen = new List<ChatMessage>();
+        var chars = 0;
+        for (var i = rows.Count - 1; i >= 0; i--)
+        {
+            var text = rows[i].Text;
+            if (chosen.Count > 0 && (chosen.Count >= Math.Max(1, maxRows) || chars + text.Length > maxChars))
+            {
+                break;
+            }
+
+            chosen.Add(new ChatMessage(rows[i].Role, text));
+            chars += text.Length;
+        }
+
+        chosen.Reverse();
+        return chosen;
+    }
+}
+
+/// <summary>Where an assistant reply came from; the trace row's detail.</summary>
+public static class ReplySource
+{
+    public const string Model = "model";
+    public const string Filler = "filler";
+    public const string Apology = "apology";
+
+    /// <summary>Detail suffix (after <c>:</c>) of a reply that was never spoken: overtaken while the model was still thinking.</summary>
+    public const string Overtaken = "overtaken";
+
+    /// <summary>Suffix of a reply that missed the budget and waits as pending actions.</summary>
+    public const string LateSuffix = ":late";
+
+    public static bool IsLate(string? detail) => detail?.EndsWith(LateSuffix, StringComparison.Ordinal) == true;
+
+    /// <summary>Model replies and apologies the caller heard or will hear (not fillers, not overtaken ones).</summary>
+    public static bool IsSpoken(string? detail) =>
+        detail is not null && (detail.StartsWith(Model, StringComparison.Ordinal) || detail.StartsWith(Apology, StringComparison.Ordinal)) &&
+        !detail.EndsWith(":" + Overtaken, StringComparison.Ordinal);
+}
