@@ -55,7 +55,8 @@ public sealed partial class EventsFunction(CallHandler calls, IOptions<WebhookOp
         }
 
         RequestTags.Tag(evt);
-        using var scope = logger.BeginScope(new KeyValuePair<string, object?>[] { new(RequestTags.SessionId, SessionIds.IsValid(evt.Session.Id) ? SessionIds.Canonical(evt.Session.Id) : null) });
+        // The parser refuses a session id that is not a UUID, so the canonical form always exists here.
+        using var scope = logger.BeginScope(new KeyValuePair<string, object>[] { new(RequestTags.SessionId, SessionIds.Canonical(evt.Session.Id)) });
         if (evt is UnknownEvent)
         {
             LogUnknownEvent(logger, evt.Type.Length > 64 ? evt.Type[..64] : evt.Type, evt.Session.Id);

@@ -16,9 +16,6 @@ public static class RequestTags
     /// <summary>The Functions host's invocation id, to join the host's own request records to ours.</summary>
     public const string InvocationId = "InvocationId";
 
-    /// <summary>The header the Functions host adds when it proxies a request to the worker.</summary>
-    public const string InvocationIdHeader = "x-ms-invocation-id";
-
     /// <summary>Tags the current request with the parsed event's type and (canonical) session id.</summary>
     public static void Tag(AiFlowEvent evt)
     {

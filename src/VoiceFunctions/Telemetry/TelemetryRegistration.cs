@@ -68,16 +68,7 @@ public static class TelemetryRegistration
         // The worker-service package has no ASP.NET Core instrumentation: requests come from here.
         services.ConfigureOpenTelemetryTracerProvider(tracing => tracing.AddAspNetCoreInstrumentation(o =>
         {
-            o.RecordException = true;
-            // The host adds the invocation id to the request it proxies; bounded so a hostile header cannot bloat a record.
-            o.EnrichWithHttpRequest = (activity, request) =>
-            {
-                var invocationId = request.Headers[RequestTags.InvocationIdHeader].ToString();
-                if (invocationId.Length is > 0 and <= 64)
-                {
-                    activity.SetTag(RequestTags.InvocationId, invocationId);
-                }
-            };
+            o.RecordException = true; // the invocation id is tagged by the worker middleware (Hosting/InvocationScopeMiddleware)
         }));
 
         // Custom events are Information-level log records of this category: never filter them out, whatever

@@ -90,7 +90,7 @@ public sealed class WebhookApp : IAsyncDisposable
         }
     }
 
-    public FunctionsHostOptions Options(string appFolder) => new()
+    private FunctionsHostOptions Options(string appFolder) => new()
     {
         AppFolder = appFolder,
         Settings = _settings,
