@@ -6,7 +6,8 @@ namespace VoiceFunctions.Tests;
 
 /// <summary>
 /// The protocol has no event id, so a repeated delivery is told apart from a caller repeating themselves by
-/// the body: byte-identical, same session, the very previous event, within Calls:DuplicateWindow (2 s).
+/// the body: byte-identical, same session, the very previous event, within Calls:DuplicateWindow (2 s), and only
+/// for events whose content tells occurrences apart (never a key press or a content-free event).
 /// A repeat gets the same answer and is not recorded again.
 /// </summary>
 public sealed class DuplicateDeliveryTests(DefaultApp app) : IClassFixture<DefaultApp>
@@ -31,6 +32,34 @@ public sealed class DuplicateDeliveryTests(DefaultApp app) : IClassFixture<Defau
         Assert.Equal(1, session.GetProperty("start_count").GetInt32());
         Assert.Equal(1, session.GetProperty("turn_count").GetInt32());
         Assert.Equal(2, session.GetProperty("mode_history").GetArrayLength());
+    }
+
+    [Fact]
+    public async Task Every_key_press_counts_even_the_same_key_twice_in_a_row()
+    {
+        var id = CallClient.NewSessionId();
+        await _calls.StartAsync(id);
+
+        foreach (var digit in "11555#")
+        {
+            await _calls.PressAsync(id, digit.ToString()); // identical bodies, well within the duplicate window
+        }
+
+        var digits = (await _calls.GetSessionAsync(id)).GetProperty("trace").EnumerateArray()
+            .Where(t => t.GetProperty("kind").GetString() == "dtmf").Select(t => t.GetProperty("digit").GetString());
+        Assert.Equal("11555#", string.Concat(digits));
+    }
+
+    [Fact]
+    public async Task Events_without_content_are_each_recorded()
+    {
+        var id = CallClient.NewSessionId();
+        await _calls.StartAsync(id);
+
+        await _calls.SendAsync(CallClient.Event("assistant_speech_ended", id));
+        await _calls.SendAsync(CallClient.Event("assistant_speech_ended", id)); // a filler and the reply after it, both ended
+
+        Assert.Equal(2, (await _calls.GetSessionAsync(id)).GetProperty("trace").EnumerateArray().Count(t => t.GetProperty("kind").GetString() == "assistant_speech_ended"));
     }
 
     [Fact]

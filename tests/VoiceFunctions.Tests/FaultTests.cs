@@ -158,6 +158,136 @@ public sealed class FaultTests : IAsyncLifetime
         Assert.Single(session.GetProperty("mode_history").EnumerateArray());
     }
 
+    [Fact]
+    public async Task A_turn_answered_while_storage_hangs_survives_a_kill_right_after_its_answer()
+    {
+        var spool = Path.Combine(_folder, "spool");
+        var id = CallClient.NewSessionId();
+        var said = new List<string>();
+
+        await using (var first = await StartHandlerAsync(spool))
+        {
+            using var calls = Client(first);
+            Assert.Single(await TimedAsync(calls, CallClient.Event("session_start", id)));
+            said.Add("stored before storage hung");
+            Assert.Empty(await TimedAsync(calls, Speak(id, said[^1])));
+
+            // Storage hangs (no error, no answer): the turn is answered at the budget while its write still waits
+            // (up to Calls:StorageOperationTimeout); the worker is killed right after the answer, long before that.
+            await _storage.PauseAsync();
+            said.Add("answered while storage hung");
+            Assert.Empty(await TimedAsync(calls, Speak(id, said[^1])));
+            await Task.Delay(100);
+        } // SIGKILL
+
+        await _storage.ResumeAsync();
+        await using var second = await StartHandlerAsync(spool);
+        using var client = Client(second);
+        var session = await client.WaitForSessionAsync(id, s => s.GetProperty("turn_count").GetInt32() == 2, TimeSpan.FromSeconds(30));
+        AssertTraceIs(session, said);
+        await WaitForEmptySpoolAsync(spool);
+    }
+
+    [Fact]
+    public async Task Turns_neither_storage_nor_the_spool_can_take_are_held_and_written_when_the_disk_and_then_storage_return()
+    {
+        var spool = Path.Combine(_folder, "spool");
+        await using var app = new WebhookApp(_storage, new Dictionary<string, string?> { ["Spool:Path"] = spool });
+        using var calls = app.Calls();
+        var id = CallClient.NewSessionId();
+        var said = new List<string>();
+        await calls.StartAsync(id);
+        said.Add("stored");
+        await calls.SayAsync(id, said[^1]);
+
+        // Both fail: storage is down, and the spool folder is gone, a file in its place (a failing disk).
+        await _storage.StopAsync();
+        Directory.Delete(spool, recursive: true);
+        await File.WriteAllTextAsync(spool, "not a folder");
+        for (var i = 0; i < 5; i++)
+        {
+            said.Add($"held {i}");
+            Assert.Empty(await TimedAsync(calls, Speak(id, said[^1])));
+        }
+
+        // The disk comes back first: the held steps move to it, in order; then storage, and the replay stores them.
+        File.Delete(spool);
+        var clock = Stopwatch.StartNew();
+        while (!Directory.Exists(spool) || Directory.EnumerateFiles(spool, "*.json", SearchOption.AllDirectories).Count() < 5)
+        {
+            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(30), "the held steps did not reach the spool");
+            await Task.Delay(100);
+        }
+
+        await _storage.StartAsync();
+        var session = await calls.WaitForSessionAsync(id, s => s.GetProperty("turn_count").GetInt32() == said.Count, TimeSpan.FromSeconds(30));
+        AssertTraceIs(session, said);
+        await WaitForEmptySpoolAsync(spool);
+    }
+
+    [Fact]
+    public async Task Turns_held_in_memory_go_straight_to_storage_when_it_returns_before_the_disk()
+    {
+        var spool = Path.Combine(_folder, "spool");
+        await using var app = new WebhookApp(_storage, new Dictionary<string, string?> { ["Spool:Path"] = spool });
+        using var calls = app.Calls();
+        var id = CallClient.NewSessionId();
+        var said = new List<string>();
+        await calls.StartAsync(id);
+        await _storage.StopAsync();
+        Directory.Delete(spool, recursive: true);
+        await File.WriteAllTextAsync(spool, "not a folder");
+        for (var i = 0; i < 3; i++)
+        {
+            said.Add($"held {i}");
+            Assert.Empty(await TimedAsync(calls, Speak(id, said[^1])));
+        }
+
+        await _storage.StartAsync();
+        var session = await calls.WaitForSessionAsync(id, s => s.GetProperty("turn_count").GetInt32() == said.Count, TimeSpan.FromSeconds(30));
+        AssertTraceIs(session, said);
+    }
+
+    [Fact]
+    public async Task An_erasure_during_an_outage_is_kept_and_completed_when_storage_returns()
+    {
+        var spool = Path.Combine(_folder, "spool");
+        await using var app = new WebhookApp(_storage, new Dictionary<string, string?> { ["Spool:Path"] = spool });
+        using var calls = app.Calls();
+        var id = CallClient.NewSessionId();
+        var other = CallClient.NewSessionId();
+        await calls.StartAsync(id);
+        await calls.SayAsync(id, "stored, then erased");
+        await calls.StartAsync(other);
+
+        await _storage.StopAsync();
+        await calls.SayAsync(id, "spooled, then erased");
+        await calls.SayAsync(other, "spooled, kept");
+        using (var erase = await calls.Http.DeleteAsync(new Uri($"/api/sessions/{id}", UriKind.Relative)))
+        {
+            Assert.Equal(HttpStatusCode.Accepted, erase.StatusCode);
+        }
+
+        await ProblemAssert.IsProblemAsync(await calls.GetSessionResponseAsync(id), 404, "urn:voicefunctions:problem:session-not-found");
+        Assert.Empty(await calls.SayAsync(id, "said after the erasure was accepted")); // answered, not recorded
+
+        await _storage.StartAsync();
+        var kept = await calls.WaitForSessionAsync(other, s => s.GetProperty("turn_count").GetInt32() == 1, TimeSpan.FromSeconds(30));
+        Assert.Equal("spooled, kept", kept.GetProperty("trace")[1].GetProperty("text").GetString());
+        await WaitForEmptySpoolAsync(spool);
+        var clock = Stopwatch.StartNew();
+        while (Directory.EnumerateFiles(Path.Combine(spool, "_erased")).Any())
+        {
+            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(30), "the erasure was not completed");
+            await Task.Delay(100);
+        }
+
+        // Nothing of the call is left in the table: not the stored rows, not the spooled ones, not the later turn.
+        var table = new Azure.Data.Tables.TableClient(_storage.ConnectionString, "VoiceSessions");
+        Assert.Empty(await table.QueryAsync<Azure.Data.Tables.TableEntity>(e => e.PartitionKey == id).ToListAsync());
+        await ProblemAssert.IsProblemAsync(await calls.GetSessionResponseAsync(id), 404, "urn:voicefunctions:problem:session-not-found");
+    }
+
     private static JsonObject Speak(string id, string text) => CallClient.Event("user_speak", id, fields: new JsonObject { ["text"] = text });
 
     private static async Task<IReadOnlyList<AiFlowAction>> TimedAsync(CallClient calls, JsonNode evt)

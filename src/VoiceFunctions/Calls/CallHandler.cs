@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Globalization;
 using Azure;
 using Microsoft.Extensions.Options;
 using VoiceFunctions.AiFlow;
@@ -33,6 +34,9 @@ public sealed partial class CallHandler(
 {
     private const int MaxAttempts = 5;
 
+    /// <summary>Steps kept in memory while neither storage nor the spool takes them; beyond it a step is lost (counted).</summary>
+    private const int MaxHeldSteps = 10_000;
+
     /// <summary>Sessions kept in memory; beyond it the least recently used idle ones are dropped (and re-read if needed).</summary>
     private const int MaxCachedSessions = 10_000;
 
@@ -45,6 +49,11 @@ public sealed partial class CallHandler(
     /// <summary>Timestamp of the last storage failure; 0 = none since the last successful replay.</summary>
     private long _lastStorageFailure;
     private long _inFlight;
+
+    /// <summary>Steps neither storage nor the spool could take, per session in spool order (see <see cref="Hold"/>).</summary>
+    private readonly ConcurrentDictionary<string, List<HeldStep>> _held = new(StringComparer.Ordinal);
+    private int _heldCount;
+    private Task? _recovery;
 
     private bool StorageRecentlyFailed =>
         Interlocked.Read(ref _lastStorageFailure) is var failed and not 0 && time.GetElapsedTime(failed) < OutageHold;
@@ -59,8 +68,10 @@ public sealed partial class CallHandler(
             return []; // answered 204 and logged by the endpoint; nothing to read or store
         }
 
+        await RecoverAnsweredEventsAsync().ConfigureAwait(false);
         var sessionId = SessionIds.Canonical(evt.Session.Id);
         var slot = GetSlot(sessionId);
+        var ticket = new AnsweredTicket(spool, sessionId, evt, time.GetUtcNow());
         using var timer = new CancellationTokenSource();
         var budget = Task.Delay(_options.ResponseBudget, time, timer.Token);
         if (evt is AssistantSpeechEndedEvent or UserInputTimeoutEvent && slot.Reply is { IsCompleted: false } thinking)
@@ -71,7 +82,7 @@ public sealed partial class CallHandler(
         }
 
         var race = new ReplyRace();
-        var answering = AnswerAsync(slot, sessionId, evt, fingerprint, race);
+        var answering = AnswerAsync(slot, sessionId, evt, fingerprint, race, ticket);
         if (await Task.WhenAny(answering, budget).ConfigureAwait(false) == answering)
         {
             await timer.CancelAsync().ConfigureAwait(false);
@@ -90,9 +101,15 @@ public sealed partial class CallHandler(
             return WarnAbout(await answering.ConfigureAwait(false), sessionId); // the model won by a hair: its answer is set
         }
 
-        // Out of time: answer from what this instance knows; `answering` goes on and keeps the event.
+        // Out of time: answer from what this instance knows; `answering` goes on and records the event. Until it has,
+        // the event waits on disk, so a process killed after this answer loses nothing the next start cannot record.
         CallMetrics.LateAnswers.Add(1);
         LogLateAnswer(logger, sessionId, evt.Type, (long)_options.ResponseBudget.TotalMilliseconds);
+        if (!ticket.Keep())
+        {
+            LogAnsweredNotKept(logger, sessionId, evt.Type);
+        }
+
         var step = flow.Decide(slot.State, evt, time.GetUtcNow());
         if (step.Ask is not null && step.Next is { } next && race.TryFiller())
         {
@@ -110,9 +127,9 @@ public sealed partial class CallHandler(
     /// is part of this answer only if it comes before the filler (<see cref="ReplyRace"/>); either way the model
     /// call runs to its end and records its reply.
     /// </summary>
-    private async Task<IReadOnlyList<AiFlowAction>> AnswerAsync(SessionSlot slot, string sessionId, AiFlowEvent evt, string? fingerprint, ReplyRace race)
+    private async Task<IReadOnlyList<AiFlowAction>> AnswerAsync(SessionSlot slot, string sessionId, AiFlowEvent evt, string? fingerprint, ReplyRace race, AnsweredTicket ticket)
     {
-        var (actions, ask) = await RecordAsync(slot, sessionId, evt, fingerprint).ConfigureAwait(false);
+        var (actions, ask) = await RecordAsync(slot, sessionId, evt, fingerprint, ticket).ConfigureAwait(false);
         if (ask is null)
         {
             return actions;
@@ -212,19 +229,20 @@ public sealed partial class CallHandler(
     }
 
     /// <summary>Decides and records one event under the session's lock. Never throws.</summary>
-    private async Task<(IReadOnlyList<AiFlowAction> Actions, ModelTurn? Ask)> RecordAsync(SessionSlot slot, string sessionId, AiFlowEvent evt, string? fingerprint)
+    private async Task<(IReadOnlyList<AiFlowAction> Actions, ModelTurn? Ask)> RecordAsync(SessionSlot slot, string sessionId, AiFlowEvent evt, string? fingerprint, AnsweredTicket ticket)
     {
         Interlocked.Increment(ref _inFlight);
         await slot.Lock.WaitAsync().ConfigureAwait(false);
         try
         {
-            if (fingerprint is not null && slot.LastFingerprint == fingerprint && time.GetElapsedTime(slot.LastAt) < _options.DuplicateWindow)
+            if (fingerprint is not null && MayBeRepeatedDelivery(evt) && slot.LastFingerprint == fingerprint && time.GetElapsedTime(slot.LastAt) < _options.DuplicateWindow)
             {
                 LogDuplicate(logger, sessionId, evt.Type);
+                ticket.Release();
                 return (slot.LastActions, null);
             }
 
-            var step = await DecideAndStoreAsync(slot, sessionId, evt).ConfigureAwait(false);
+            var step = await DecideAndStoreAsync(slot, sessionId, evt, ticket: ticket).ConfigureAwait(false);
             slot.LastFingerprint = fingerprint;
             slot.LastAt = time.GetTimestamp();
             slot.LastActions = step.Actions;
@@ -232,7 +250,8 @@ public sealed partial class CallHandler(
         }
         catch (Exception ex) when (ex is not OutOfMemoryException)
         {
-            // Last line of defence: the caller still gets an answer; the failure is logged and counted.
+            // Last line of defence: the caller still gets an answer; the failure is logged and counted. An event kept on
+            // disk (answered late) stays there: the next start records it.
             CallMetrics.Lost.Add(1);
             LogUnexpected(logger, ex, sessionId, evt.Type);
             return (flow.Decide(slot.State, evt, time.GetUtcNow()).Actions, null);
@@ -247,7 +266,7 @@ public sealed partial class CallHandler(
 
     /// <summary>
     /// At shutdown (scale-in): waits for recordings still running after their answers, so they reach
-    /// storage or the spool before the process ends.
+    /// storage or the spool before the process ends; steps still held in memory get one last try at the spool.
     /// </summary>
     public async Task DrainAsync(TimeSpan timeout)
     {
@@ -256,25 +275,55 @@ public sealed partial class CallHandler(
         {
             await Task.Delay(TimeSpan.FromMilliseconds(20), time).ConfigureAwait(false);
         }
+
+        foreach (var sessionId in _held.Keys.ToList())
+        {
+            var slot = GetSlot(sessionId);
+            await slot.Lock.WaitAsync().ConfigureAwait(false);
+            try
+            {
+                SpoolHeld(sessionId);
+                if (_held.TryRemove(sessionId, out var left) && left.Count > 0)
+                {
+                    Interlocked.Add(ref _heldCount, -left.Count);
+                    CallMetrics.Lost.Add(left.Count);
+                    LogHeldLost(logger, sessionId, left.Count);
+                }
+            }
+            finally
+            {
+                slot.Lock.Release();
+            }
+        }
     }
 
     /// <param name="decide">What the step is; default: the event's own decision (<see cref="CallFlow.Decide"/>). A model reply passes its own.</param>
-    private async Task<CallStep> DecideAndStoreAsync(SessionSlot slot, string sessionId, AiFlowEvent evt, Func<SessionState?, DateTimeOffset, CallStep>? decide = null)
+    /// <param name="ticket">The event's answered-event ticket, released once the step is durable (stored, spooled) or writes nothing.</param>
+    private async Task<CallStep> DecideAndStoreAsync(SessionSlot slot, string sessionId, AiFlowEvent evt, Func<SessionState?, DateTimeOffset, CallStep>? decide = null, AnsweredTicket? ticket = null)
     {
         decide ??= (state, now) => flow.Decide(state, evt, now);
         for (var attempt = 1; attempt <= MaxAttempts; attempt++)
         {
             await EnsureStateAsync(slot, sessionId, evt, optimisticStart: attempt == 1).ConfigureAwait(false);
-            var step = decide(slot.State, time.GetUtcNow());
+            var step = WithEventId(decide(slot.State, time.GetUtcNow()), ticket);
             if (step.WritesNothing)
             {
+                ticket?.Release();
+                return step;
+            }
+
+            if (spool.IsErased(sessionId))
+            {
+                // An erasure of this call was accepted and waits for storage: nothing of the call is recorded meanwhile.
+                LogErasedNotRecorded(logger, sessionId, evt.Type);
+                ticket?.Release();
                 return step;
             }
 
             NoteInterruptions(slot, step);
             if (slot.Spooling || StorageRecentlyFailed)
             {
-                Spool(slot, step, evt);
+                Spool(slot, step, evt, ticket);
                 return step;
             }
 
@@ -283,6 +332,7 @@ public sealed partial class CallHandler(
                 using var timeout = new CancellationTokenSource(_options.StorageOperationTimeout, time);
                 // Not the request's token: a caller hanging up must not cost the trace its last turn.
                 var etag = await store.CommitAsync(step, slot.ETag, timeout.Token).ConfigureAwait(false);
+                ticket?.Release();
                 slot.State = step.Next;
                 slot.ETag = etag;
                 slot.BaseKnown = true;
@@ -302,15 +352,16 @@ public sealed partial class CallHandler(
             catch (Exception ex) when (IsStorageFailure(ex))
             {
                 StorageFailed(ex, sessionId, evt.Type);
-                Spool(slot, step, evt);
+                Spool(slot, step, evt, ticket);
                 return step;
             }
         }
 
         LogGaveUp(logger, sessionId, evt.Type);
-        var last = decide(slot.State, time.GetUtcNow());
+        var last = WithEventId(decide(slot.State, time.GetUtcNow()), ticket);
         if (last.WritesNothing)
         {
+            ticket?.Release();
             return last;
         }
 
@@ -318,9 +369,26 @@ public sealed partial class CallHandler(
         // Another writer keeps winning: this step's numbers are not to be trusted, so the replay re-bases it on
         // what is stored then instead of upserting over the other writer's rows.
         slot.BaseKnown = false;
-        Spool(slot, last, evt);
+        Spool(slot, last, evt, ticket);
         return last;
     }
+
+    /// <summary>
+    /// Marks the event's own row (the step's first trace row) with the event's id, so a replay of an answered event
+    /// whose step reached storage before the process died is recognised and not stored twice.
+    /// </summary>
+    private static CallStep WithEventId(CallStep step, AnsweredTicket? ticket) =>
+        ticket is null || step.Trace.Count == 0 ? step : step with { Trace = [step.Trace[0] with { EventId = ticket.EventId }, .. step.Trace.Skip(1)] };
+
+    /// <summary>
+    /// Which events a byte-identical body within the window counts as a repeated delivery of. Only events whose
+    /// content tells one occurrence from the next (words, a start, an end): a key press carries nothing but its
+    /// digit, so pressing 1 twice is two identical bodies and both count; content-free events (speech ended, barge-in,
+    /// input timeout) are identical every time. Recording such a repeat twice costs a row; collapsing a real one
+    /// loses a digit of a PIN or lets a pending reply be sent twice.
+    /// </summary>
+    private static bool MayBeRepeatedDelivery(AiFlowEvent evt) =>
+        evt is SessionStartEvent or UserSpeakEvent or AssistantSpeakEvent or SessionEndEvent or SmsFailedEvent;
 
     /// <summary>A barge-in overtakes a reply the model is still thinking about (on this instance; across instances the next caller turn does).</summary>
     private static void NoteInterruptions(SessionSlot slot, CallStep step)
@@ -334,7 +402,7 @@ public sealed partial class CallHandler(
         }
     }
 
-    /// <summary>Makes <see cref="SessionSlot.State"/> the session as known: cache, spool, or one storage read.</summary>
+    /// <summary>Makes <see cref="SessionSlot.State"/> the session as known: cache, held steps, spool, or one storage read.</summary>
     private async Task EnsureStateAsync(SessionSlot slot, string sessionId, AiFlowEvent evt, bool optimisticStart)
     {
         if (slot.Loaded)
@@ -342,11 +410,11 @@ public sealed partial class CallHandler(
             return;
         }
 
-        if (spool.Latest(sessionId) is { } spooled)
+        if (NewestWaiting(sessionId) is { } waiting)
         {
-            // Steps of this call are still waiting on disk: continue from the newest, in order behind them.
-            slot.State = spooled.Session;
-            slot.BaseKnown = spooled.BaseKnown;
+            // Steps of this call are still waiting (on disk or in memory): continue from the newest, in order behind them.
+            slot.State = waiting.Session;
+            slot.BaseKnown = waiting.BaseKnown;
             slot.Spooling = true;
             slot.Loaded = true;
             return;
@@ -388,55 +456,165 @@ public sealed partial class CallHandler(
         }
     }
 
-    private void Spool(SessionSlot slot, CallStep step, AiFlowEvent evt)
+    /// <summary>The newest step of the session not yet in storage: held in memory, or on disk.</summary>
+    private SpooledStep? NewestWaiting(string sessionId)
+    {
+        SpooledStep? held = null;
+        if (_held.TryGetValue(sessionId, out var list))
+        {
+            lock (list)
+            {
+                held = list.Count > 0 ? list[^1].Step : null;
+            }
+        }
+
+        var onDisk = spool.Latest(sessionId);
+        return held is null ? onDisk : onDisk is null || string.CompareOrdinal(held.Id, onDisk.Id) > 0 ? held : onDisk;
+    }
+
+    /// <summary>Keeps a step that cannot be stored now: on disk (the spool), or, when the disk fails too, in memory.</summary>
+    private void Spool(SessionSlot slot, CallStep step, AiFlowEvent evt, AnsweredTicket? ticket)
     {
         var next = step.Next!;
-        try
+        var spooled = new SpooledStep
         {
-            spool.Append(new SpooledStep
+            SessionId = next.SessionId,
+            BaseKnown = slot.BaseKnown,
+            Session = next,
+            Trace = step.Trace,
+            ModeChanges = step.ModeChanges,
+            EventId = ticket?.EventId,
+            Id = spool.NewId(),
+        };
+
+        // New events of the call queue behind this step whichever way it is kept.
+        slot.State = next;
+        slot.ETag = null;
+        slot.Spooling = true;
+        slot.Loaded = true;
+        if (!_held.ContainsKey(next.SessionId))
+        {
+            try
             {
-                SessionId = next.SessionId,
-                BaseKnown = slot.BaseKnown,
-                Session = next,
-                Trace = step.Trace,
-                ModeChanges = step.ModeChanges,
-            });
-            slot.State = next;
-            slot.ETag = null;
-            slot.Spooling = true;
-            slot.Loaded = true;
-            CallMetrics.Spooled.Add(1);
-            LogSpooled(logger, next.SessionId, step.Trace.Count + step.ModeChanges.Count);
-            telemetry.Recorded(evt, step, stored: false);
+                spool.Append(spooled);
+                ticket?.Release();
+                CallMetrics.Spooled.Add(1);
+                LogSpooled(logger, next.SessionId, step.Trace.Count + step.ModeChanges.Count);
+                telemetry.Recorded(evt, step, stored: false);
+                return;
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                LogSpoolFailed(logger, ex.GetType().Name, next.SessionId);
+            }
         }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+
+        // Behind held steps of the call (or with the disk failing): in memory, in order.
+        Hold(spooled, ticket);
+        telemetry.Recorded(evt, step, stored: false);
+    }
+
+    /// <summary>
+    /// The last resort: neither storage nor the spool can take the step, so it waits in memory (bounded) until either
+    /// can. Lost only should the process die meanwhile (counted at a graceful stop) or the bound be full (counted now).
+    /// </summary>
+    private void Hold(SpooledStep step, AnsweredTicket? ticket)
+    {
+        if (Interlocked.Increment(ref _heldCount) > MaxHeldSteps)
         {
+            Interlocked.Decrement(ref _heldCount);
             CallMetrics.Lost.Add(1);
-            LogSpoolFailed(logger, ex, next.SessionId);
-            slot.Loaded = false;
+            LogHeldLost(logger, step.SessionId, 1);
+            return;
+        }
+
+        var list = _held.GetOrAdd(step.SessionId, static _ => []);
+        lock (list)
+        {
+            list.Add(new HeldStep(step, ticket));
+        }
+
+        CallMetrics.Held.Add(1);
+        LogHeld(logger, step.SessionId, step.Trace.Count + step.ModeChanges.Count);
+    }
+
+    /// <summary>Moves the session's held steps to the spool, in order, while the disk takes them. Under the session's lock.</summary>
+    private void SpoolHeld(string sessionId)
+    {
+        if (!_held.TryGetValue(sessionId, out var list))
+        {
+            return;
+        }
+
+        lock (list)
+        {
+            while (list.Count > 0)
+            {
+                try
+                {
+                    spool.Append(list[0].Step); // keeps its id, so its place among the session's steps
+                }
+                catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+                {
+                    return;
+                }
+
+                list[0].Ticket?.Release();
+                list.RemoveAt(0);
+                Interlocked.Decrement(ref _heldCount);
+                CallMetrics.Spooled.Add(1);
+            }
+
+            _held.TryRemove(new KeyValuePair<string, List<HeldStep>>(sessionId, list));
         }
     }
 
     /// <summary>
-    /// Moves spooled steps into Table Storage, oldest first per session, under the session's lock so new
-    /// events queue behind them. Returns how many steps were written; stops at the first storage failure.
+    /// Completes erasures accepted while storage was away, moves held steps to disk, then moves spooled and held steps
+    /// into Table Storage, oldest first per session, under the session's lock so new events queue behind them. Returns
+    /// how many steps were written; stops at the first transient storage failure. A step storage refuses for good is
+    /// moved aside (it would block its call forever and keep the instance in outage mode), and the replay goes on.
     /// </summary>
     public async Task<int> ReplaySpoolAsync(CancellationToken cancellationToken)
     {
+        await RecoverAnsweredEventsAsync().ConfigureAwait(false);
+        if (!await CompleteErasuresAsync(cancellationToken).ConfigureAwait(false))
+        {
+            return 0;
+        }
+
         var replayed = 0;
-        foreach (var sessionId in spool.PendingSessions())
+        foreach (var sessionId in spool.PendingSessions().Union(_held.Keys, StringComparer.Ordinal).Order(StringComparer.Ordinal).ToList())
         {
             var slot = GetSlot(sessionId);
             await slot.Lock.WaitAsync(cancellationToken).ConfigureAwait(false);
             try
             {
-                foreach (var step in spool.Pending(sessionId))
+                SpoolHeld(sessionId);
+                foreach (var waiting in Waiting(sessionId))
                 {
-                    using var timeout = new CancellationTokenSource(_options.StorageOperationTimeout, time);
-                    await store.ApplySpooledAsync(step, timeout.Token).ConfigureAwait(false);
-                    spool.Remove(step);
-                    CallMetrics.Replayed.Add(1);
-                    replayed++;
+                    try
+                    {
+                        using var timeout = new CancellationTokenSource(_options.StorageOperationTimeout, time);
+                        await store.ApplySpooledAsync(waiting.Step, timeout.Token).ConfigureAwait(false);
+                        CallMetrics.Replayed.Add(1);
+                        replayed++;
+                        Forget(waiting);
+                    }
+                    catch (RequestFailedException ex) when (IsRefusedForGood(ex))
+                    {
+                        LogReplayRefused(logger, sessionId, ex.Status, ex.ErrorCode ?? "none");
+                        var reason = string.Create(CultureInfo.InvariantCulture, $"storage refused the step ({ex.Status} {ex.ErrorCode})");
+                        if (waiting.OnDisk)
+                        {
+                            spool.Quarantine(waiting.Step, reason);
+                        }
+                        else
+                        {
+                            CallMetrics.Lost.Add(1);
+                            Forget(waiting);
+                        }
+                    }
                 }
 
                 // Drained: the next event reads the stored row (and its ETag) again.
@@ -465,15 +643,136 @@ public sealed partial class CallHandler(
         return replayed;
     }
 
-    /// <summary>Erasure: the session's rows, its spooled steps and its cached state. Idempotent.</summary>
-    public async Task EraseAsync(string sessionId, CancellationToken cancellationToken)
+    /// <summary>A 4xx other than the conflicts the store handles: this request will never succeed, however often it is sent.</summary>
+    private static bool IsRefusedForGood(RequestFailedException ex) => ex.Status is 400 or 413;
+
+    /// <summary>The session's steps not yet in storage, in spool order: on disk and held in memory.</summary>
+    private List<WaitingStep> Waiting(string sessionId)
+    {
+        var waiting = spool.Pending(sessionId).Select(s => new WaitingStep(s, null, OnDisk: true)).ToList();
+        if (_held.TryGetValue(sessionId, out var list))
+        {
+            lock (list)
+            {
+                waiting.AddRange(list.Select(h => new WaitingStep(h.Step, h.Ticket, OnDisk: false)));
+            }
+        }
+
+        return [.. waiting.OrderBy(w => w.Step.Id, StringComparer.Ordinal)];
+    }
+
+    /// <summary>The step is in storage (or refused for good): off the disk or out of memory.</summary>
+    private void Forget(WaitingStep waiting)
+    {
+        if (waiting.OnDisk)
+        {
+            spool.Remove(waiting.Step);
+            return;
+        }
+
+        var sessionId = waiting.Step.SessionId;
+        if (_held.TryGetValue(sessionId, out var list))
+        {
+            lock (list)
+            {
+                if (list.RemoveAll(h => h.Step.Id == waiting.Step.Id) > 0)
+                {
+                    Interlocked.Decrement(ref _heldCount);
+                }
+
+                if (list.Count == 0)
+                {
+                    _held.TryRemove(new KeyValuePair<string, List<HeldStep>>(sessionId, list));
+                }
+            }
+        }
+
+        waiting.Ticket?.Release();
+    }
+
+    private readonly record struct WaitingStep(SpooledStep Step, AnsweredTicket? Ticket, bool OnDisk);
+
+    private sealed record HeldStep(SpooledStep Step, AnsweredTicket? Ticket);
+
+    /// <summary>Erasures accepted while storage was away, done now. False when storage still fails (the replay waits too).</summary>
+    private async Task<bool> CompleteErasuresAsync(CancellationToken cancellationToken)
+    {
+        foreach (var sessionId in spool.Tombstones())
+        {
+            var slot = GetSlot(sessionId);
+            await slot.Lock.WaitAsync(cancellationToken).ConfigureAwait(false);
+            try
+            {
+                DropWaiting(sessionId);
+                using var timeout = new CancellationTokenSource(ErasureTimeout, time);
+                await store.DeleteAsync(sessionId, timeout.Token).ConfigureAwait(false);
+                spool.RemoveTombstone(sessionId);
+                LogErasureCompleted(logger, sessionId);
+            }
+            catch (Exception ex) when (IsStorageFailure(ex))
+            {
+                Interlocked.Exchange(ref _lastStorageFailure, time.GetTimestamp());
+                return false;
+            }
+            finally
+            {
+                slot.Lock.Release();
+            }
+        }
+
+        return true;
+    }
+
+    /// <summary>A whole call's rows are deleted in transactions of 100: give a long call time (the erasure is not on a call's path).</summary>
+    private static readonly TimeSpan ErasureTimeout = TimeSpan.FromSeconds(30);
+
+    /// <summary>Forgets every step of the session not yet in storage: spooled, held and answered-but-unrecorded.</summary>
+    private void DropWaiting(string sessionId)
+    {
+        spool.Erase(sessionId);
+        if (_held.TryRemove(sessionId, out var list))
+        {
+            lock (list)
+            {
+                Interlocked.Add(ref _heldCount, -list.Count);
+                foreach (var held in list)
+                {
+                    held.Ticket?.Release();
+                }
+
+                list.Clear();
+            }
+        }
+    }
+
+    /// <summary>True while an erasure of the session has been accepted but storage has not done it yet: the call reads as gone.</summary>
+    public bool IsErasurePending(string sessionId) => spool.IsErased(sessionId);
+
+    /// <summary>
+    /// Erasure: the session's rows, its spooled, held and answered-but-unrecorded steps and its cached state. True when
+    /// done; false when storage is away and the erasure was kept (a tombstone on disk) to be completed by the replay.
+    /// Idempotent.
+    /// </summary>
+    /// <exception cref="Exception">A storage failure when the erasure could not be kept either (the disk fails too).</exception>
+    public async Task<bool> EraseAsync(string sessionId, CancellationToken cancellationToken)
     {
         var slot = GetSlot(sessionId);
         await slot.Lock.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            spool.Erase(sessionId);
-            await store.DeleteAsync(sessionId, cancellationToken).ConfigureAwait(false);
+            // The tombstone first: from here on a crash or an outage still ends with the call erased.
+            var kept = false;
+            try
+            {
+                spool.AddTombstone(sessionId);
+                kept = true;
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                LogTombstoneFailed(logger, sessionId, ex.GetType().Name);
+            }
+
+            DropWaiting(sessionId);
 
             // Events already waiting on this slot must not write the erased state back: they start afresh.
             slot.State = null;
@@ -481,11 +780,101 @@ public sealed partial class CallHandler(
             slot.Spooling = false;
             slot.Loaded = false;
             _slots.TryRemove(sessionId, out _);
+            try
+            {
+                using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+                timeout.CancelAfter(_options.StorageOperationTimeout * 3);
+                await store.DeleteAsync(sessionId, timeout.Token).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (kept && IsStorageFailure(ex))
+            {
+                LogErasureKept(logger, sessionId, ex.GetType().Name);
+                return false;
+            }
+
+            if (kept)
+            {
+                spool.RemoveTombstone(sessionId);
+            }
+
+            return true;
         }
         finally
         {
             slot.Lock.Release();
         }
+    }
+
+    /// <summary>
+    /// Events a previous process answered but did not live to record (killed while storage hung): each is decided
+    /// again from the newest spooled state of its call and spooled, marked with its event id, before this process
+    /// records anything — the replay then stores it after what is stored, or skips it if its step got there first.
+    /// Disk only, so it never waits on storage. Runs once per process.
+    /// </summary>
+    public Task RecoverAnsweredEventsAsync() => LazyInitializer.EnsureInitialized(ref _recovery, () => Task.Run(RecoverAnsweredEvents));
+
+    private void RecoverAnsweredEvents()
+    {
+        var recovered = 0;
+        try
+        {
+            foreach (var answered in spool.Answered())
+            {
+                try
+                {
+                    recovered += RecoverAnsweredEvent(answered) ? 1 : 0;
+                }
+                catch (AiFlowParseException)
+                {
+                    spool.Quarantine(answered.File, "the kept event does not parse");
+                }
+            }
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            LogRecoveryFailed(logger, ex.GetType().Name); // the files stay; the next start tries again
+        }
+
+        if (recovered > 0)
+        {
+            LogRecovered(logger, recovered);
+        }
+    }
+
+    private bool RecoverAnsweredEvent(AnsweredEvent answered)
+    {
+        var sessionId = answered.SessionId;
+        if (spool.IsErased(sessionId) || spool.Pending(sessionId).Any(s => s.EventId == answered.EventId))
+        {
+            spool.Release(answered.File); // erased meanwhile, or its step was spooled before the process died
+            return false;
+        }
+
+        var evt = AiFlowEventParser.Parse(System.Text.Encoding.UTF8.GetBytes(answered.Event));
+        if (!SessionIds.IsValid(evt.Session.Id) || SessionIds.Canonical(evt.Session.Id) != sessionId)
+        {
+            spool.Quarantine(answered.File, "the kept event names another session");
+            return false;
+        }
+
+        var latest = spool.Latest(sessionId);
+        var step = flow.Decide(latest?.Session, evt, answered.ReceivedAt);
+        if (step.Next is { } next && step.Trace.Count > 0)
+        {
+            spool.Append(new SpooledStep
+            {
+                SessionId = sessionId,
+                BaseKnown = latest?.BaseKnown ?? false,
+                Session = next,
+                Trace = [step.Trace[0] with { EventId = answered.EventId }, .. step.Trace.Skip(1)],
+                ModeChanges = step.ModeChanges,
+                EventId = answered.EventId,
+            });
+            CallMetrics.Spooled.Add(1);
+        }
+
+        spool.Release(answered.File);
+        return true;
     }
 
     private void StorageFailed(Exception ex, string sessionId, string eventType)
@@ -549,6 +938,65 @@ public sealed partial class CallHandler(
 
         /// <summary>The chat-model call of the newest pipeline turn (running or done).</summary>
         public Task? Reply { get; set; }
+    }
+
+    /// <summary>
+    /// An event's claim on the disk while it is answered but not yet recorded. <see cref="Keep"/> (the late answer)
+    /// and <see cref="Release"/> (the recording: stored, spooled, or nothing to write) may race; whichever comes second
+    /// sees the other's work, so a kept event is removed once its step is durable, and never kept after.
+    /// </summary>
+    private sealed class AnsweredTicket(SessionSpool spool, string sessionId, AiFlowEvent evt, DateTimeOffset receivedAt)
+    {
+        private readonly Lock _gate = new();
+        private string? _file;
+        private bool _released;
+
+        /// <summary>Written on the event's own trace row, so a step that reached storage is not stored again from the disk.</summary>
+        public string EventId { get; } = Guid.NewGuid().ToString("N");
+
+        /// <summary>Writes the event to disk unless its step is durable already; false when the disk refused.</summary>
+        public bool Keep()
+        {
+            lock (_gate)
+            {
+                if (_released || _file is not null)
+                {
+                    return true;
+                }
+
+                try
+                {
+                    _file = spool.Keep(new AnsweredEvent { EventId = EventId, SessionId = sessionId, ReceivedAt = receivedAt, Event = AiFlowJson.Serialize(evt) });
+                    return true;
+                }
+                catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+                {
+                    return false;
+                }
+            }
+        }
+
+        public void Release()
+        {
+            lock (_gate)
+            {
+                _released = true;
+                if (_file is null)
+                {
+                    return;
+                }
+
+                try
+                {
+                    spool.Release(_file);
+                    _file = null;
+                }
+                catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+                {
+                    // Left for the next start, which finds its step by the event id and records it only if it is missing.
+                }
+            }
+        }
     }
 
     /// <summary>
@@ -619,8 +1067,38 @@ public sealed partial class CallHandler(
     [LoggerMessage(Level = LogLevel.Information, Message = "Session {SessionId}: {Rows} rows spooled to local disk")]
     private static partial void LogSpooled(ILogger logger, string sessionId, int rows);
 
-    [LoggerMessage(Level = LogLevel.Critical, Message = "Session {SessionId}: the step could be neither stored nor spooled; it is lost")]
-    private static partial void LogSpoolFailed(ILogger logger, Exception exception, string sessionId);
+    [LoggerMessage(Level = LogLevel.Error, Message = "Session {SessionId}: the step could not be spooled ({Error}); kept in memory until storage or the spool takes it")]
+    private static partial void LogSpoolFailed(ILogger logger, string error, string sessionId);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Session {SessionId}: {Rows} rows held in memory")]
+    private static partial void LogHeld(ILogger logger, string sessionId, int rows);
+
+    [LoggerMessage(Level = LogLevel.Critical, Message = "Session {SessionId}: {Steps} steps could be neither stored, spooled nor held; they are lost")]
+    private static partial void LogHeldLost(ILogger logger, string sessionId, int steps);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Session {SessionId}: {EventType} was answered after the budget but could not be kept on disk; it is recorded only if this process lives until storage answers")]
+    private static partial void LogAnsweredNotKept(ILogger logger, string sessionId, string eventType);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Session {SessionId}: {EventType} not recorded: the call's erasure waits for storage")]
+    private static partial void LogErasedNotRecorded(ILogger logger, string sessionId, string eventType);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Session {SessionId}: storage refused a spooled step for good (status {Status}, {ErrorCode}); moved aside, the replay goes on")]
+    private static partial void LogReplayRefused(ILogger logger, string sessionId, int status, string errorCode);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Session {SessionId}: an erasure kept during a storage outage is done")]
+    private static partial void LogErasureCompleted(ILogger logger, string sessionId);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Session {SessionId}: storage is away ({Error}); the erasure is kept and completed when it answers")]
+    private static partial void LogErasureKept(ILogger logger, string sessionId, string error);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Session {SessionId}: the erasure could not be kept on disk ({Error})")]
+    private static partial void LogTombstoneFailed(ILogger logger, string sessionId, string error);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Events answered by a previous process could not be read from the spool ({Error}); they stay for the next start")]
+    private static partial void LogRecoveryFailed(ILogger logger, string error);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{Count} events answered by a previous process that died before recording them were spooled for replay")]
+    private static partial void LogRecovered(ILogger logger, int count);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Replay for session {SessionId} deferred: storage still failing ({Error})")]
     private static partial void LogReplayDeferred(ILogger logger, string sessionId, string error);

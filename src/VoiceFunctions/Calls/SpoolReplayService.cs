@@ -36,6 +36,13 @@ public sealed partial class SpoolReplayService(CallHandler calls, IOptions<Spool
         }
     }
 
+    /// <summary>Start-up: events a killed process answered but did not record are spooled before anything else (disk only).</summary>
+    public override async Task StartAsync(CancellationToken cancellationToken)
+    {
+        await calls.RecoverAnsweredEventsAsync().ConfigureAwait(false);
+        await base.StartAsync(cancellationToken).ConfigureAwait(false);
+    }
+
     /// <summary>Graceful stop: recordings still running finish first (they end in storage or the spool).</summary>
     public override async Task StopAsync(CancellationToken cancellationToken)
     {

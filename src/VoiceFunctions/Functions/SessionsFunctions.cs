@@ -23,11 +23,20 @@ public sealed class SessionsFunctions(SessionStore store, CallHandler calls)
         CancellationToken cancellationToken) =>
         ForSessionAsync(id, async sessionId =>
         {
+            if (calls.IsErasurePending(sessionId))
+            {
+                return Problems.SessionNotFound(); // erased; storage just has not been told yet
+            }
+
             var record = await store.ReadAsync(sessionId, cancellationToken).ConfigureAwait(false);
             return record is null ? Problems.SessionNotFound() : TypedResults.Json(SessionView.From(record), AppJsonContext.Relaxed.SessionView);
         }, cancellationToken);
 
-    /// <summary>Erasure (data protection): removes the session, its trace and anything spooled; 204 whether or not it existed.</summary>
+    /// <summary>
+    /// Erasure (data protection): removes the session, its trace and anything spooled; 204 whether or not it existed.
+    /// During a storage outage 202: the erasure is kept on disk and completed when storage answers (the call reads as
+    /// gone meanwhile, and nothing of it is recorded or replayed).
+    /// </summary>
     [Function(EraseName)]
     public Task<IResult> EraseAsync(
         [HttpTrigger(AuthorizationLevel.Admin, "delete", Route = Route)] HttpRequest request,
@@ -35,8 +44,9 @@ public sealed class SessionsFunctions(SessionStore store, CallHandler calls)
         CancellationToken cancellationToken) =>
         ForSessionAsync(id, async sessionId =>
         {
-            await calls.EraseAsync(sessionId, cancellationToken).ConfigureAwait(false);
-            return TypedResults.NoContent();
+            return await calls.EraseAsync(sessionId, cancellationToken).ConfigureAwait(false)
+                ? TypedResults.NoContent()
+                : TypedResults.Accepted((string?)null);
         }, cancellationToken);
 
     /// <summary>

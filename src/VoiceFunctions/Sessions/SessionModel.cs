@@ -110,6 +110,10 @@ public sealed record TraceEntry
 
     /// <summary>A short machine-readable note (event type of an unknown event, escalation trigger, end reason).</summary>
     public string? Detail { get; init; }
+
+    /// <summary>On the row an event itself wrote: the id this instance gave the event (replay idempotency). Internal: not in JSON.</summary>
+    [System.Text.Json.Serialization.JsonIgnore]
+    public string? EventId { get; init; }
 }
 
 /// <summary>One change of a session's mode, kept as history.</summary>

@@ -1,7 +1,9 @@
+using System.Collections.Concurrent;
 using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Microsoft.Extensions.Options;
+using VoiceFunctions.AiFlow;
 
 namespace VoiceFunctions.Sessions;
 
@@ -10,7 +12,7 @@ public sealed class SpoolOptions
 {
     public const string Section = "Spool";
 
-    /// <summary>A folder on the instance's local disk; created if missing. Default: the temp folder.</summary>
+    /// <summary>A folder on the instance's local disk; created if missing (owner-only). Default: the temp folder.</summary>
     public string Path { get; set; } = System.IO.Path.Combine(System.IO.Path.GetTempPath(), "voicefunctions-spool");
 
     /// <summary>How often the replayer tries to move spooled steps into Table Storage.</summary>
@@ -25,66 +27,141 @@ public sealed class SpoolOptions
 /// </summary>
 public sealed record SpooledStep
 {
+    /// <summary>The file format; a file of another version is moved aside, never guessed at.</summary>
+    public const int CurrentVersion = 1;
+
+    public int Version { get; init; } = CurrentVersion;
     public required string SessionId { get; init; }
     public required bool BaseKnown { get; init; }
     public required SessionState Session { get; init; }
     public required IReadOnlyList<TraceEntry> Trace { get; init; }
     public required IReadOnlyList<ModeChange> ModeChanges { get; init; }
 
-    /// <summary>Set from the file name: orders steps and marks them applied (idempotent replay).</summary>
+    /// <summary>The event this step records (see <see cref="AnsweredEvent"/>): lets a replay skip an event already stored.</summary>
+    public string? EventId { get; init; }
+
+    /// <summary>Orders steps and marks them applied (idempotent replay): the file name, or given before the step reaches disk.</summary>
     [JsonIgnore]
     public string Id { get; init; } = string.Empty;
 }
 
+/// <summary>
+/// An event answered before its step was stored or spooled (the answer went out at the response budget while
+/// storage hung): kept on disk until its step is, so a process killed in between loses nothing the next start
+/// cannot record.
+/// </summary>
+public sealed record AnsweredEvent
+{
+    public int Version { get; init; } = SpooledStep.CurrentVersion;
+    public required string EventId { get; init; }
+    public required string SessionId { get; init; }
+    public required DateTimeOffset ReceivedAt { get; init; }
+
+    /// <summary>The event as the platform's JSON (<see cref="AiFlowJson.Serialize(AiFlowEvent)"/>).</summary>
+    public required string Event { get; init; }
+
+    [JsonIgnore]
+    public string File { get; init; } = string.Empty;
+}
+
 [JsonSourceGenerationOptions(DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
 [JsonSerializable(typeof(SpooledStep))]
+[JsonSerializable(typeof(AnsweredEvent))]
 internal sealed partial class SpoolJsonContext : JsonSerializerContext;
 
 /// <summary>
 /// A durable local spool: one file per step under <c>{Path}/{sessionId}/</c>, written to a temporary name,
 /// flushed to disk and renamed, so a crash leaves either the whole step or nothing. File names sort in
-/// spool order. Survives process restarts; lost only with the instance's disk.
+/// spool order. Survives process restarts; lost only with the instance's disk. Beside the session folders:
+/// <c>_answered/</c> (events answered before their step was durable), <c>_erased/</c> (erasures still to be
+/// done in storage) and <c>_quarantine/</c> (files that failed validation: kept for inspection, never replayed).
+/// Everything is created owner-only: the files hold transcripts.
 /// </summary>
-public sealed class SessionSpool
+public sealed partial class SessionSpool
 {
+    /// <summary>A step is at most one entity-group transaction (≤ 4 MiB); anything much larger was not written by this code.</summary>
+    public const long MaxFileBytes = 8 * 1024 * 1024;
+
+    private const string AnsweredFolder = "_answered";
+    private const string ErasedFolder = "_erased";
+    private const string QuarantineFolder = "_quarantine";
+    private const UnixFileMode OwnerOnlyFolder = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute;
+    private const UnixFileMode OwnerOnlyFile = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+
     private readonly string _root;
+    private readonly ILogger<SessionSpool> _logger;
+    private readonly ConcurrentDictionary<string, byte> _erased = new(StringComparer.Ordinal);
     private long _counter;
 
-    public SessionSpool(IOptions<SpoolOptions> options)
+    public SessionSpool(IOptions<SpoolOptions> options, ILogger<SessionSpool> logger)
     {
         ArgumentNullException.ThrowIfNull(options);
         _root = options.Value.Path;
-        Directory.CreateDirectory(_root);
+        _logger = logger;
+        CreateOwnerOnly(_root);
+        foreach (var name in Directory.Exists(Path.Combine(_root, ErasedFolder)) ? Directory.EnumerateFiles(Path.Combine(_root, ErasedFolder)) : [])
+        {
+            if (Path.GetFileName(name) is var id && SessionIds.IsValid(id) && SessionIds.Canonical(id) == id)
+            {
+                _erased[id] = 0;
+            }
+        }
     }
 
-    public void Append(SpooledStep step)
+    /// <summary>Spool order: time, then a per-process counter. Given to a step when it is decided, so it keeps its place wherever it waits.</summary>
+    public string NewId() =>
+        string.Create(CultureInfo.InvariantCulture, $"{DateTime.UtcNow.Ticks:D19}-{Interlocked.Increment(ref _counter) % 1_000_000:D6}");
+
+    /// <summary>Writes the step (under its <see cref="SpooledStep.Id"/>, or a new one) durably; returns it with its id.</summary>
+    public SpooledStep Append(SpooledStep step)
     {
         ArgumentNullException.ThrowIfNull(step);
+        var id = step.Id.Length > 0 ? step.Id : NewId();
         var folder = Path.Combine(_root, step.SessionId);
-        Directory.CreateDirectory(folder);
-        var id = string.Create(CultureInfo.InvariantCulture, $"{DateTime.UtcNow.Ticks:D19}-{Interlocked.Increment(ref _counter) % 1_000_000:D6}");
-        var temp = Path.Combine(folder, id + ".tmp");
-        using (var file = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None))
-        {
-            JsonSerializer.Serialize(file, step, SpoolJsonContext.Default.SpooledStep);
-            file.Flush(flushToDisk: true);
-        }
-
-        File.Move(temp, Path.Combine(folder, id + ".json"));
+        CreateOwnerOnly(folder);
+        WriteDurably(Path.Combine(folder, id + ".json"), stream => JsonSerializer.Serialize(stream, step, SpoolJsonContext.Default.SpooledStep));
+        return step with { Id = id };
     }
 
-    public IReadOnlyList<string> PendingSessions() =>
-        Directory.Exists(_root)
-            ? [.. Directory.EnumerateDirectories(_root).Where(d => Directory.EnumerateFiles(d, "*.json").Any()).Select(d => Path.GetFileName(d)!).Order(StringComparer.Ordinal)]
-            : [];
+    public IReadOnlyList<string> PendingSessions()
+    {
+        var sessions = new List<string>();
+        foreach (var folder in Directory.Exists(_root) ? Directory.EnumerateDirectories(_root) : [])
+        {
+            var name = Path.GetFileName(folder);
+            if (name.StartsWith('_'))
+            {
+                continue;
+            }
 
-    /// <summary>The session's spooled steps, oldest first.</summary>
+            if (!SessionIds.IsValid(name) || SessionIds.Canonical(name) != name)
+            {
+                // Not a folder this code makes: nothing in it may be replayed into any call.
+                foreach (var file in Directory.EnumerateFiles(folder))
+                {
+                    Quarantine(file, "folder is not a session id");
+                }
+
+                continue;
+            }
+
+            if (Directory.EnumerateFiles(folder, "*.json").Any())
+            {
+                sessions.Add(name);
+            }
+        }
+
+        sessions.Sort(StringComparer.Ordinal);
+        return sessions;
+    }
+
+    /// <summary>The session's spooled steps, oldest first (files that fail validation are moved aside).</summary>
     public IReadOnlyList<SpooledStep> Pending(string sessionId) =>
-        [.. Files(sessionId).Order(StringComparer.Ordinal).Select(Read).OfType<SpooledStep>()];
+        [.. Files(sessionId).Order(StringComparer.Ordinal).Select(file => Read(sessionId, file)).OfType<SpooledStep>()];
 
     /// <summary>The session as the newest spooled step left it: the state to continue from. Reads only that step.</summary>
     public SpooledStep? Latest(string sessionId) =>
-        Files(sessionId).OrderDescending(StringComparer.Ordinal).Select(Read).FirstOrDefault(step => step is not null);
+        Files(sessionId).OrderDescending(StringComparer.Ordinal).Select(file => Read(sessionId, file)).FirstOrDefault(step => step is not null);
 
     private IEnumerable<string> Files(string sessionId)
     {
@@ -92,30 +169,76 @@ public sealed class SessionSpool
         return Directory.Exists(folder) ? Directory.EnumerateFiles(folder, "*.json") : [];
     }
 
-    private static SpooledStep? Read(string file)
+    private SpooledStep? Read(string sessionId, string file)
+    {
+        var id = Path.GetFileNameWithoutExtension(file);
+        if (ReadValidated(file, SpoolJsonContext.Default.SpooledStep) is not { } step)
+        {
+            return null;
+        }
+
+        var problem = step.Version != SpooledStep.CurrentVersion ? "unknown version"
+            : step.SessionId != sessionId || step.Session is null || step.Session.SessionId != sessionId ? "session id of folder and content differ"
+            : step.Trace is null || step.ModeChanges is null || step.Trace.Count + step.ModeChanges.Count > 99 ? "rows missing or too many"
+            : step.Trace.Any(t => t is null || t.Seq < 1) || step.ModeChanges.Any(m => m is null || m.Seq < 1) ? "invalid sequence numbers"
+            : !IsSpoolId(id) ? "file name is not a spool id"
+            : null;
+        if (problem is not null)
+        {
+            Quarantine(file, problem);
+            return null;
+        }
+
+        return step with { Id = id };
+    }
+
+    /// <summary>Reads a spool file, or moves it aside (too large, unreadable, not this format) and returns null.</summary>
+    private T? ReadValidated<T>(string file, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> type)
+        where T : class
     {
         try
         {
-            return JsonSerializer.Deserialize(File.ReadAllBytes(file), SpoolJsonContext.Default.SpooledStep) is { } step
-                ? step with { Id = Path.GetFileNameWithoutExtension(file) }
-                : null;
+            var info = new FileInfo(file);
+            if (info.Length > MaxFileBytes)
+            {
+                Quarantine(file, "too large");
+                return null;
+            }
+
+            if (JsonSerializer.Deserialize(File.ReadAllBytes(file), type) is { } value)
+            {
+                return value;
+            }
+
+            Quarantine(file, "empty");
+        }
+        catch (FileNotFoundException)
+        {
+            // Replayed or erased meanwhile.
+        }
+        catch (DirectoryNotFoundException)
+        {
         }
         catch (JsonException)
         {
-            // A file this code did not write completely cannot exist (atomic rename); anything else is left for inspection.
-            File.Move(file, file + ".unreadable", overwrite: true);
-            return null;
+            // Renames are atomic, so this code never leaves a half-written file: someone else wrote it.
+            Quarantine(file, "not a spool file");
         }
+
+        return null;
     }
+
+    private static bool IsSpoolId(string id) =>
+        id.Length == 26 && id[19] == '-' && id.AsSpan(0, 19).ContainsAnyExceptInRange('0', '9') is false && id.AsSpan(20).ContainsAnyExceptInRange('0', '9') is false;
 
     public void Remove(SpooledStep step)
     {
         ArgumentNullException.ThrowIfNull(step);
         File.Delete(Path.Combine(_root, step.SessionId, step.Id + ".json"));
-        TryRemoveFolder(step.SessionId);
+        TryRemoveFolder(Path.Combine(_root, step.SessionId));
     }
 
-    /// <summary>Erasure: every spooled step of a session, unreplayed.</summary>
+    /// <summary>Erasure: every spooled step of a session, unreplayed, and its answered events.</summary>
     public void Erase(string sessionId)
     {
         var folder = Path.Combine(_root, sessionId);
@@ -123,11 +246,170 @@ public sealed class SessionSpool
         {
             Directory.Delete(folder, recursive: true);
         }
+
+        var answered = Path.Combine(_root, AnsweredFolder, sessionId);
+        if (Directory.Exists(answered))
+        {
+            Directory.Delete(answered, recursive: true);
+        }
     }
 
-    private void TryRemoveFolder(string sessionId)
+    /// <summary>Keeps an answered event until its step is durable; returns the file to remove then.</summary>
+    public string Keep(AnsweredEvent answered)
     {
-        var folder = Path.Combine(_root, sessionId);
+        ArgumentNullException.ThrowIfNull(answered);
+        var folder = Path.Combine(_root, AnsweredFolder, answered.SessionId);
+        CreateOwnerOnly(Path.Combine(_root, AnsweredFolder));
+        CreateOwnerOnly(folder);
+        var file = Path.Combine(folder, NewId() + ".json");
+        WriteDurably(file, stream => JsonSerializer.Serialize(stream, answered, SpoolJsonContext.Default.AnsweredEvent));
+        return file;
+    }
+
+    /// <summary>The answered event's step is durable now (stored or spooled).</summary>
+    public void Release(string file)
+    {
+        ArgumentNullException.ThrowIfNull(file);
+        if (!Path.GetFullPath(file).StartsWith(Path.GetFullPath(Path.Combine(_root, AnsweredFolder)) + Path.DirectorySeparatorChar, StringComparison.Ordinal))
+        {
+            throw new ArgumentException("Not an answered event of this spool.", nameof(file));
+        }
+
+        File.Delete(file);
+        TryRemoveFolder(Path.GetDirectoryName(file)!);
+    }
+
+    /// <summary>Events a previous process answered but did not live to record, oldest first per session.</summary>
+    public IReadOnlyList<AnsweredEvent> Answered()
+    {
+        var root = Path.Combine(_root, AnsweredFolder);
+        var events = new List<AnsweredEvent>();
+        foreach (var folder in Directory.Exists(root) ? Directory.EnumerateDirectories(root).Order(StringComparer.Ordinal) : Enumerable.Empty<string>())
+        {
+            var sessionId = Path.GetFileName(folder);
+            foreach (var file in Directory.EnumerateFiles(folder, "*.json").Order(StringComparer.Ordinal))
+            {
+                if (ReadValidated(file, SpoolJsonContext.Default.AnsweredEvent) is not { } answered)
+                {
+                    continue;
+                }
+
+                if (answered.Version != SpooledStep.CurrentVersion || answered.SessionId != sessionId || !SessionIds.IsValid(sessionId) ||
+                    SessionIds.Canonical(sessionId) != sessionId || !IsSpoolId(Path.GetFileNameWithoutExtension(file)))
+                {
+                    Quarantine(file, "session id of folder and content differ, or unknown version");
+                    continue;
+                }
+
+                events.Add(answered with { File = file });
+            }
+        }
+
+        return events;
+    }
+
+    /// <summary>An erasure accepted while storage was away: kept until storage has done it.</summary>
+    public void AddTombstone(string sessionId)
+    {
+        CreateOwnerOnly(Path.Combine(_root, ErasedFolder));
+        WriteDurably(Path.Combine(_root, ErasedFolder, sessionId), _ => { });
+        _erased[sessionId] = 0;
+    }
+
+    public void RemoveTombstone(string sessionId)
+    {
+        File.Delete(Path.Combine(_root, ErasedFolder, sessionId));
+        _erased.TryRemove(sessionId, out _);
+    }
+
+    /// <summary>True while an accepted erasure of the session waits for storage: nothing of it is recorded or replayed, and it reads as gone.</summary>
+    public bool IsErased(string sessionId) => _erased.ContainsKey(sessionId);
+
+    public IReadOnlyList<string> Tombstones() => [.. _erased.Keys.Order(StringComparer.Ordinal)];
+
+    /// <summary>A spooled step storage refuses for good: moved aside, never replayed again.</summary>
+    public void Quarantine(SpooledStep step, string reason)
+    {
+        ArgumentNullException.ThrowIfNull(step);
+        Quarantine(Path.Combine(_root, step.SessionId, step.Id + ".json"), reason);
+        TryRemoveFolder(Path.Combine(_root, step.SessionId));
+    }
+
+    /// <summary>Moves a file aside (never replayed), with why, for an operator to look at.</summary>
+    public void Quarantine(string file, string reason)
+    {
+        try
+        {
+            var target = Path.Combine(_root, QuarantineFolder);
+            CreateOwnerOnly(target);
+            var name = $"{NewId()}-{Path.GetFileName(Path.GetDirectoryName(file))}-{Path.GetFileName(file)}";
+            File.Move(file, Path.Combine(target, name));
+            Calls.CallMetrics.SpoolQuarantined.Add(1);
+            LogQuarantined(_logger, name, reason);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            LogQuarantineFailed(_logger, ex.GetType().Name, reason);
+        }
+    }
+
+    private void WriteDurably(string path, Action<Stream> write)
+    {
+        var temp = path + "." + NewId() + ".tmp";
+        var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write, Share = FileShare.None };
+        if (!OperatingSystem.IsWindows())
+        {
+            options.UnixCreateMode = OwnerOnlyFile;
+        }
+
+        try
+        {
+            using (var file = new FileStream(temp, options))
+            {
+                write(file);
+                file.Flush(flushToDisk: true);
+            }
+
+            File.Move(temp, path, overwrite: true);
+        }
+        catch
+        {
+            TryDelete(temp);
+            throw;
+        }
+    }
+
+    private static void CreateOwnerOnly(string folder)
+    {
+        if (OperatingSystem.IsWindows())
+        {
+            Directory.CreateDirectory(folder);
+            return;
+        }
+
+        if (!Directory.Exists(folder))
+        {
+            Directory.CreateDirectory(folder, OwnerOnlyFolder);
+        }
+        else if ((File.GetUnixFileMode(folder) & ~OwnerOnlyFolder) != 0)
+        {
+            File.SetUnixFileMode(folder, OwnerOnlyFolder);
+        }
+    }
+
+    private static void TryDelete(string file)
+    {
+        try
+        {
+            File.Delete(file);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+        }
+    }
+
+    private static void TryRemoveFolder(string folder)
+    {
         try
         {
             if (!Directory.EnumerateFileSystemEntries(folder).Any())
@@ -140,4 +422,10 @@ public sealed class SessionSpool
             // A new step arrived meanwhile; the folder stays.
         }
     }
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Spool file moved aside to quarantine as {File}: {Reason}; it is not replayed")]
+    private static partial void LogQuarantined(ILogger logger, string file, string reason);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "A spool file failed validation ({Reason}) and could not be moved aside ({Error}); it is skipped")]
+    private static partial void LogQuarantineFailed(ILogger logger, string error, string reason);
 }

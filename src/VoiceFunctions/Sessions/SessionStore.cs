@@ -6,7 +6,8 @@ namespace VoiceFunctions.Sessions;
 
 /// <summary>The session row as stored, with the ETag a later replace must match.</summary>
 /// <param name="SpoolMark">The last spooled step applied to this row (replay idempotency).</param>
-public sealed record StoredSession(SessionState State, ETag ETag, string? SpoolMark = null);
+/// <param name="EventIds">The event ids on the call's trace rows (<see cref="TraceEntry.EventId"/>).</param>
+public sealed record StoredSession(SessionState State, ETag ETag, string? SpoolMark = null, IReadOnlySet<string>? EventIds = null);
 
 /// <summary>A whole call read back: the session row, its mode history and its trace, each in order.</summary>
 public sealed record SessionRecord(SessionState State, IReadOnlyList<ModeChange> ModeHistory, IReadOnlyList<TraceEntry> Trace);
@@ -66,7 +67,8 @@ public sealed class SessionStore(TableClient table)
         return sessionRow is null ? null : new StoredSession(
             WithTurnsAfterRow(SessionTable.ToSession(sessionRow), rows.Select(SessionTable.ToTrace)),
             sessionRow.ETag,
-            sessionRow.GetString(SessionTable.SpoolMarkProperty));
+            sessionRow.GetString(SessionTable.SpoolMarkProperty),
+            rows.Select(r => r.GetString(SessionTable.EventIdProperty)).OfType<string>().ToHashSet(StringComparer.Ordinal));
     }
 
     /// <summary>The session row's counters plus the trace rows written after it (turns that did not rewrite it).</summary>
@@ -160,6 +162,12 @@ public sealed class SessionStore(TableClient table)
         var stored = await LoadCoreAsync(step.SessionId, cancellationToken).ConfigureAwait(false);
         if (stored?.SpoolMark is { } mark && string.CompareOrdinal(mark, step.Id) >= 0)
         {
+            return false;
+        }
+
+        if (step.EventId is { } eventId && stored?.EventIds is { } recorded && recorded.Contains(eventId))
+        {
+            // An answered event kept on disk whose step reached storage before the process died: stored already.
             return false;
         }
 

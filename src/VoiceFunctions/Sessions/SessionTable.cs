@@ -18,6 +18,9 @@ public static class SessionTable
     /// <summary>On the session row: the id of the last spooled step applied to it (replay idempotency).</summary>
     public const string SpoolMarkProperty = "SpoolMark";
 
+    /// <summary>On a trace row: the id of the event that wrote it (see <see cref="TraceEntry.EventId"/>).</summary>
+    public const string EventIdProperty = "EventId";
+
     /// <summary>
     /// A string property holds at most 64 KiB (32 K UTF-16 units). Longer text is split over
     /// Text, Text_1, Text_2 … and joined on read; the 1 MiB entity limit is kept by the request size cap.
@@ -28,7 +31,7 @@ public static class SessionTable
     public static readonly IReadOnlyList<string> LoadColumns =
     [
         "PartitionKey", "RowKey", "AccountId", "PhoneNumber", "FromPhoneNumber", "ToPhoneNumber", "Direction", "Persona", "Mode", "StartedAt",
-        "EndedAt", "EndReason", "DurationMs", "TurnCount", "StartCount", "LastSeq", "Escalated", "ModelFailures", SpoolMarkProperty, "Seq", "Kind",
+        "EndedAt", "EndReason", "DurationMs", "TurnCount", "StartCount", "LastSeq", "Escalated", "ModelFailures", SpoolMarkProperty, "Seq", "Kind", EventIdProperty,
         PendingPurpose, PendingActionsJson, PendingDeliverOn, PendingDropOn, PendingCreatedAt, PendingExpiresAt,
     ];
 
@@ -132,6 +135,7 @@ public static class SessionTable
             ["Digit"] = t.Digit,
             ["DurationMs"] = t.DurationMs,
             ["Detail"] = t.Detail,
+            [EventIdProperty] = t.EventId,
         };
         WriteText(entity, t.Text);
         return entity;
@@ -148,6 +152,7 @@ public static class SessionTable
         Digit = e.GetString("Digit"),
         DurationMs = e.GetDouble("DurationMs"),
         Detail = e.GetString("Detail"),
+        EventId = e.GetString(EventIdProperty),
     };
 
     public static TableEntity ToEntity(string sessionId, ModeChange m) => new(sessionId, RowKey(ModePrefix, m.Seq))

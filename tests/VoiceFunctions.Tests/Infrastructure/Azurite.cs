@@ -97,7 +97,28 @@ public sealed class Azurite : IAsyncLifetime
         _process = null;
     }
 
-    public async ValueTask DisposeAsync() => await StopAsync().ConfigureAwait(false);
+    /// <summary>Freezes Azurite (SIGSTOP): connections are accepted by the kernel but never answered — storage hangs, as a blackholed network does.</summary>
+    public Task PauseAsync() => SignalAsync("-STOP");
+
+    /// <summary>Lets a paused Azurite go on (SIGCONT).</summary>
+    public Task ResumeAsync() => SignalAsync("-CONT");
+
+    private async Task SignalAsync(string signal)
+    {
+        var process = _process ?? throw new InvalidOperationException("Azurite is not running.");
+        using var kill = Process.Start("kill", [signal, process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+        await kill.WaitForExitAsync().ConfigureAwait(false);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_process is { HasExited: false })
+        {
+            await ResumeAsync().ConfigureAwait(false); // a stopped process ignores SIGINT until continued
+        }
+
+        await StopAsync().ConfigureAwait(false);
+    }
 
     private static readonly HashSet<int> HandedOut = [];
 
