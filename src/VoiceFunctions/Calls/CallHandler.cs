@@ -709,6 +709,11 @@ public sealed partial class CallHandler(
                 spool.RemoveTombstone(sessionId);
                 LogErasureCompleted(logger, sessionId);
             }
+            catch (RequestFailedException ex) when (IsRefusedForGood(ex))
+            {
+                // Not an outage: the tombstone stays (the call reads as gone) and the other calls' replay goes on.
+                LogReplayRefused(logger, sessionId, ex.Status, ex.ErrorCode ?? "none");
+            }
             catch (Exception ex) when (IsStorageFailure(ex))
             {
                 Interlocked.Exchange(ref _lastStorageFailure, time.GetTimestamp());
@@ -780,6 +785,12 @@ public sealed partial class CallHandler(
             slot.Spooling = false;
             slot.Loaded = false;
             _slots.TryRemove(sessionId, out _);
+            if (kept && StorageRecentlyFailed)
+            {
+                LogErasureKept(logger, sessionId, "outage");
+                return false; // no need to wait on a dead service: the replay completes it
+            }
+
             try
             {
                 using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
