@@ -299,6 +299,15 @@ public sealed partial class CallHandler(
                 LogConflict(logger, sessionId, attempt);
                 slot.Loaded = false;
             }
+            catch (Exception ex) when (StorageFailures.IsPermanent(ex))
+            {
+                // Storage refused this step's content: no outage (other calls go on being stored) and nothing to
+                // replay (it would be refused again); its quarantined form is stored instead. The answer stands.
+                if (await StoreQuarantinedAsync(slot, sessionId, step, evt, ex).ConfigureAwait(false))
+                {
+                    return step;
+                }
+            }
             catch (Exception ex) when (IsStorageFailure(ex))
             {
                 StorageFailed(ex, sessionId, evt.Type);
@@ -320,6 +329,50 @@ public sealed partial class CallHandler(
         slot.BaseKnown = false;
         Spool(slot, last, evt);
         return last;
+    }
+
+    /// <summary>
+    /// Stores <paramref name="step"/> without the request's content (<see cref="QuarantinedStep"/>) after a permanent
+    /// failure. False on a conflict (reload and decide again); otherwise true: stored, spooled (storage went away
+    /// meanwhile), or — refused too — counted as lost and logged, without content either way.
+    /// </summary>
+    private async Task<bool> StoreQuarantinedAsync(SessionSlot slot, string sessionId, CallStep step, AiFlowEvent evt, Exception failure)
+    {
+        var reason = StorageFailures.Reason(failure);
+        LogQuarantined(logger, sessionId, evt.Type, reason);
+        var quarantined = QuarantinedStep.From(step, reason, time.GetUtcNow());
+        try
+        {
+            using var timeout = new CancellationTokenSource(_options.StorageOperationTimeout, time);
+            var etag = await store.CommitAsync(quarantined, slot.ETag, timeout.Token).ConfigureAwait(false);
+            slot.State = quarantined.Next; // what is stored: later steps must not write the refused values again
+            slot.ETag = etag;
+            slot.BaseKnown = true;
+            slot.Loaded = etag is not null;
+            CallMetrics.Quarantined.Add(1);
+            telemetry.Recorded(evt, quarantined, stored: true);
+            return true;
+        }
+        catch (SessionConflictException)
+        {
+            slot.Loaded = false;
+            return false;
+        }
+        catch (Exception ex) when (StorageFailures.IsPermanent(ex))
+        {
+            CallMetrics.Lost.Add(1);
+            var refused = StorageFailures.Reason(ex);
+            LogQuarantineRefused(logger, sessionId, evt.Type, refused);
+            slot.Loaded = false;
+            return true;
+        }
+        catch (Exception ex) when (IsStorageFailure(ex))
+        {
+            StorageFailed(ex, sessionId, evt.Type);
+            CallMetrics.Quarantined.Add(1);
+            Spool(slot, quarantined, evt);
+            return true;
+        }
     }
 
     /// <summary>A barge-in overtakes a reply the model is still thinking about (on this instance; across instances the next caller turn does).</summary>
@@ -490,15 +543,18 @@ public sealed partial class CallHandler(
 
     private void StorageFailed(Exception ex, string sessionId, string eventType)
     {
-        Interlocked.Exchange(ref _lastStorageFailure, time.GetTimestamp());
+        if (StorageFailures.IsTransient(ex))
+        {
+            // Outage mode only for an outage: one call's unstorable step says nothing about storage.
+            Interlocked.Exchange(ref _lastStorageFailure, time.GetTimestamp());
+        }
+
         var status = (ex as RequestFailedException)?.Status ?? 0;
         var error = ex.GetType().Name;
         LogStorageFailed(logger, sessionId, eventType, status, error);
     }
 
-    public static bool IsStorageFailure(Exception ex) =>
-        ex is RequestFailedException or OperationCanceledException or TimeoutException or HttpRequestException or AggregateException
-            or Azure.Identity.AuthenticationFailedException;
+    public static bool IsStorageFailure(Exception ex) => StorageFailures.IsStorageFailure(ex);
 
     private SessionSlot GetSlot(string sessionId)
     {
@@ -609,6 +665,12 @@ public sealed partial class CallHandler(
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Session {SessionId}: storing {EventType} failed (status {Status}, {Error}); spooling")]
     private static partial void LogStorageFailed(ILogger logger, string sessionId, string eventType, int status, string error);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Session {SessionId}: storage refused {EventType} for good ({Reason}); stored quarantined, without the request's content")]
+    private static partial void LogQuarantined(ILogger logger, string sessionId, string eventType, string reason);
+
+    [LoggerMessage(Level = LogLevel.Critical, Message = "Session {SessionId}: storage refused {EventType} even quarantined ({Reason}); the step is lost")]
+    private static partial void LogQuarantineRefused(ILogger logger, string sessionId, string eventType, string reason);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Session {SessionId}: {EventType} answered from memory after the {BudgetMs} ms budget; still being recorded")]
     private static partial void LogLateAnswer(ILogger logger, string sessionId, string eventType, long budgetMs);

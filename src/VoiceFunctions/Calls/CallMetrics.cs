@@ -5,7 +5,7 @@ namespace VoiceFunctions.Calls;
 /// <summary>
 /// What the reliability guarantees cost, as metrics (exported to Application Insights as customMetrics when
 /// telemetry is on): steps spooled during storage outages, steps replayed from the spool, answers sent from
-/// memory after the budget, and steps lost (neither stored nor spooled).
+/// memory after the budget, steps quarantined (refused by storage for good) and steps lost (neither stored nor spooled).
 /// </summary>
 public static class CallMetrics
 {
@@ -18,4 +18,5 @@ public static class CallMetrics
     public static readonly Counter<long> Fillers = Meter.CreateCounter<long>("voicefunctions.replies.filler", "{answer}", "Pipeline turns answered with the filler line because the chat model missed the response budget.");
     public static readonly Counter<long> LateAnswers = Meter.CreateCounter<long>("voicefunctions.answers.late", "{answer}", "Answers sent from memory because recording took longer than the response budget.");
     public static readonly Counter<long> Lost = Meter.CreateCounter<long>("voicefunctions.steps.lost", "{step}", "Steps that could be neither stored nor spooled.");
+    public static readonly Counter<long> Quarantined = Meter.CreateCounter<long>("voicefunctions.steps.quarantined", "{step}", "Steps Table Storage refused for good (not an outage), stored without the request's content and a 'quarantined' trace row.");
 }
