@@ -328,15 +328,38 @@ public sealed class CallFlow(PersonaCatalog personas)
         return step.State;
     }
 
-    /// <summary>Fills numbers a later event knows and an earlier one did not; never overwrites.</summary>
-    private static SessionState WithSessionFields(SessionState state, AiFlowSession session) => state with
+    /// <summary>
+    /// The most of a session field (account id, phone numbers, direction) that is kept. Real values are a few dozen
+    /// characters at most (an E.164 number has 15 digits); a longer one is no real call's, and is cut here so that
+    /// it cannot bloat the cached state, every rewrite of the session row and every spool file (see reliability.md).
+    /// </summary>
+    public const int MaxSessionFieldChars = 256;
+
+    /// <summary>Fills numbers a later event knows and an earlier one did not; never overwrites. Over-long values are cut and noted.</summary>
+    private static SessionState WithSessionFields(SessionState state, AiFlowSession session)
     {
-        AccountId = state.AccountId ?? session.AccountId,
-        PhoneNumber = state.PhoneNumber ?? session.PhoneNumber,
-        FromPhoneNumber = state.FromPhoneNumber ?? session.FromPhoneNumber,
-        ToPhoneNumber = state.ToPhoneNumber ?? session.ToPhoneNumber,
-        Direction = state.Direction ?? session.Direction,
-    };
+        var shortened = new ShortenedFields(state.Shortened);
+        var next = state with
+        {
+            AccountId = state.AccountId ?? Bounded(session.AccountId, nameof(SessionState.AccountId)),
+            PhoneNumber = state.PhoneNumber ?? Bounded(session.PhoneNumber, nameof(SessionState.PhoneNumber)),
+            FromPhoneNumber = state.FromPhoneNumber ?? Bounded(session.FromPhoneNumber, nameof(SessionState.FromPhoneNumber)),
+            ToPhoneNumber = state.ToPhoneNumber ?? Bounded(session.ToPhoneNumber, nameof(SessionState.ToPhoneNumber)),
+            Direction = state.Direction ?? Bounded(session.Direction, nameof(SessionState.Direction)),
+        };
+        return next with { Shortened = shortened.ToString() };
+
+        string? Bounded(string? value, string field)
+        {
+            if (value is null || value.Length <= MaxSessionFieldChars)
+            {
+                return value;
+            }
+
+            shortened.Add(field, value.Length);
+            return TableLimits.Cut(value, MaxSessionFieldChars);
+        }
+    }
 
     private static void Resume(StepBuilder step, Persona persona, string sessionId)
     {

@@ -349,6 +349,15 @@ public sealed partial class CallHandler(
                 LogConflict(logger, sessionId, attempt);
                 slot.Loaded = false;
             }
+            catch (Exception ex) when (StorageFailures.IsPermanent(ex))
+            {
+                // Storage refused this step's content: no outage (other calls go on being stored) and nothing to
+                // replay (it would be refused again); its quarantined form is stored instead. The answer stands.
+                if (await StoreQuarantinedAsync(slot, sessionId, step, evt, ex, ticket).ConfigureAwait(false))
+                {
+                    return step;
+                }
+            }
             catch (Exception ex) when (IsStorageFailure(ex))
             {
                 StorageFailed(ex, sessionId, evt.Type);
@@ -389,6 +398,52 @@ public sealed partial class CallHandler(
     /// </summary>
     private static bool MayBeRepeatedDelivery(AiFlowEvent evt) =>
         evt is SessionStartEvent or UserSpeakEvent or AssistantSpeakEvent or SessionEndEvent or SmsFailedEvent;
+
+    /// <summary>
+    /// Stores <paramref name="step"/> without the request's content (<see cref="QuarantinedStep"/>) after a permanent
+    /// failure. False on a conflict (reload and decide again); otherwise true: stored, spooled (storage went away
+    /// meanwhile), or — refused too — counted as lost and logged, without content either way.
+    /// </summary>
+    private async Task<bool> StoreQuarantinedAsync(SessionSlot slot, string sessionId, CallStep step, AiFlowEvent evt, Exception failure, AnsweredTicket? ticket)
+    {
+        var reason = StorageFailures.Reason(failure);
+        LogQuarantined(logger, sessionId, evt.Type, reason);
+        var quarantined = QuarantinedStep.From(step, reason, time.GetUtcNow());
+        try
+        {
+            using var timeout = new CancellationTokenSource(_options.StorageOperationTimeout, time);
+            var etag = await store.CommitAsync(quarantined, slot.ETag, timeout.Token).ConfigureAwait(false);
+            ticket?.Release();
+            slot.State = quarantined.Next; // what is stored: later steps must not write the refused values again
+            slot.ETag = etag;
+            slot.BaseKnown = true;
+            slot.Loaded = etag is not null;
+            CallMetrics.Quarantined.Add(1);
+            telemetry.Recorded(evt, quarantined, stored: true);
+            return true;
+        }
+        catch (SessionConflictException)
+        {
+            slot.Loaded = false;
+            return false;
+        }
+        catch (Exception ex) when (StorageFailures.IsPermanent(ex))
+        {
+            CallMetrics.Lost.Add(1);
+            var refused = StorageFailures.Reason(ex);
+            LogQuarantineRefused(logger, sessionId, evt.Type, refused);
+            ticket?.Release(); // no retry can store it: the next start must not try again either
+            slot.Loaded = false;
+            return true;
+        }
+        catch (Exception ex) when (IsStorageFailure(ex))
+        {
+            StorageFailed(ex, sessionId, evt.Type);
+            CallMetrics.Quarantined.Add(1);
+            Spool(slot, quarantined, evt, ticket);
+            return true;
+        }
+    }
 
     /// <summary>A barge-in overtakes a reply the model is still thinking about (on this instance; across instances the next caller turn does).</summary>
     private static void NoteInterruptions(SessionSlot slot, CallStep step)
@@ -601,10 +656,10 @@ public sealed partial class CallHandler(
                         replayed++;
                         Forget(waiting);
                     }
-                    catch (RequestFailedException ex) when (IsRefusedForGood(ex))
+                    catch (Exception ex) when (StorageFailures.IsPermanent(ex))
                     {
-                        LogReplayRefused(logger, sessionId, ex.Status, ex.ErrorCode ?? "none");
-                        var reason = string.Create(CultureInfo.InvariantCulture, $"storage refused the step ({ex.Status} {ex.ErrorCode})");
+                        var reason = StorageFailures.Reason(ex);
+                        LogReplayRefused(logger, sessionId, reason);
                         if (waiting.OnDisk)
                         {
                             spool.Quarantine(waiting.Step, reason);
@@ -642,9 +697,6 @@ public sealed partial class CallHandler(
 
         return replayed;
     }
-
-    /// <summary>A 4xx other than the conflicts the store handles: this request will never succeed, however often it is sent.</summary>
-    private static bool IsRefusedForGood(RequestFailedException ex) => ex.Status is 400 or 413;
 
     /// <summary>The session's steps not yet in storage, in spool order: on disk and held in memory.</summary>
     private List<WaitingStep> Waiting(string sessionId)
@@ -709,10 +761,10 @@ public sealed partial class CallHandler(
                 spool.RemoveTombstone(sessionId);
                 LogErasureCompleted(logger, sessionId);
             }
-            catch (RequestFailedException ex) when (IsRefusedForGood(ex))
+            catch (Exception ex) when (StorageFailures.IsPermanent(ex))
             {
                 // Not an outage: the tombstone stays (the call reads as gone) and the other calls' replay goes on.
-                LogReplayRefused(logger, sessionId, ex.Status, ex.ErrorCode ?? "none");
+                LogReplayRefused(logger, sessionId, StorageFailures.Reason(ex));
             }
             catch (Exception ex) when (IsStorageFailure(ex))
             {
@@ -890,15 +942,18 @@ public sealed partial class CallHandler(
 
     private void StorageFailed(Exception ex, string sessionId, string eventType)
     {
-        Interlocked.Exchange(ref _lastStorageFailure, time.GetTimestamp());
+        if (StorageFailures.IsTransient(ex))
+        {
+            // Outage mode only for an outage: one call's unstorable step says nothing about storage.
+            Interlocked.Exchange(ref _lastStorageFailure, time.GetTimestamp());
+        }
+
         var status = (ex as RequestFailedException)?.Status ?? 0;
         var error = ex.GetType().Name;
         LogStorageFailed(logger, sessionId, eventType, status, error);
     }
 
-    public static bool IsStorageFailure(Exception ex) =>
-        ex is RequestFailedException or OperationCanceledException or TimeoutException or HttpRequestException or AggregateException
-            or Azure.Identity.AuthenticationFailedException;
+    public static bool IsStorageFailure(Exception ex) => StorageFailures.IsStorageFailure(ex);
 
     private SessionSlot GetSlot(string sessionId)
     {
@@ -1069,6 +1124,12 @@ public sealed partial class CallHandler(
     [LoggerMessage(Level = LogLevel.Warning, Message = "Session {SessionId}: storing {EventType} failed (status {Status}, {Error}); spooling")]
     private static partial void LogStorageFailed(ILogger logger, string sessionId, string eventType, int status, string error);
 
+    [LoggerMessage(Level = LogLevel.Error, Message = "Session {SessionId}: storage refused {EventType} for good ({Reason}); stored quarantined, without the request's content")]
+    private static partial void LogQuarantined(ILogger logger, string sessionId, string eventType, string reason);
+
+    [LoggerMessage(Level = LogLevel.Critical, Message = "Session {SessionId}: storage refused {EventType} even quarantined ({Reason}); the step is lost")]
+    private static partial void LogQuarantineRefused(ILogger logger, string sessionId, string eventType, string reason);
+
     [LoggerMessage(Level = LogLevel.Warning, Message = "Session {SessionId}: {EventType} answered from memory after the {BudgetMs} ms budget; still being recorded")]
     private static partial void LogLateAnswer(ILogger logger, string sessionId, string eventType, long budgetMs);
 
@@ -1093,8 +1154,8 @@ public sealed partial class CallHandler(
     [LoggerMessage(Level = LogLevel.Information, Message = "Session {SessionId}: {EventType} not recorded: the call's erasure waits for storage")]
     private static partial void LogErasedNotRecorded(ILogger logger, string sessionId, string eventType);
 
-    [LoggerMessage(Level = LogLevel.Error, Message = "Session {SessionId}: storage refused a spooled step for good (status {Status}, {ErrorCode}); moved aside, the replay goes on")]
-    private static partial void LogReplayRefused(ILogger logger, string sessionId, int status, string errorCode);
+    [LoggerMessage(Level = LogLevel.Error, Message = "Session {SessionId}: storage refused a waiting step or erasure for good ({Reason}); moved aside, the replay goes on")]
+    private static partial void LogReplayRefused(ILogger logger, string sessionId, string reason);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Session {SessionId}: an erasure kept during a storage outage is done")]
     private static partial void LogErasureCompleted(ILogger logger, string sessionId);

@@ -5,7 +5,7 @@ namespace VoiceFunctions.Calls;
 /// <summary>
 /// What the reliability guarantees cost, as metrics (exported to Application Insights as customMetrics when
 /// telemetry is on): steps spooled during storage outages, steps replayed from the spool, answers sent from
-/// memory after the budget, and steps lost (neither stored nor spooled).
+/// memory after the budget, steps quarantined (refused by storage for good) and steps lost (neither stored nor spooled).
 /// </summary>
 public static class CallMetrics
 {
@@ -20,4 +20,5 @@ public static class CallMetrics
     public static readonly Counter<long> Held = Meter.CreateCounter<long>("voicefunctions.steps.held", "{step}", "Steps kept in memory because neither Table Storage nor the spool could take them (written as soon as either can).");
     public static readonly Counter<long> SpoolQuarantined = Meter.CreateCounter<long>("voicefunctions.spool.quarantined", "{file}", "Spool files that failed validation (or steps storage refuses for good), moved aside and never replayed.");
     public static readonly Counter<long> Lost = Meter.CreateCounter<long>("voicefunctions.steps.lost", "{step}", "Steps lost: neither stored, spooled nor held (the in-memory bound was full), or still held in memory when the process stopped.");
+    public static readonly Counter<long> Quarantined = Meter.CreateCounter<long>("voicefunctions.steps.quarantined", "{step}", "Steps Table Storage refused for good (not an outage), stored without the request's content and a 'quarantined' trace row.");
 }

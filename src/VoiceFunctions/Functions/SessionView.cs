@@ -21,6 +21,9 @@ public sealed record SessionView
     public int TurnCount { get; init; }
     public int StartCount { get; init; }
     public bool Escalated { get; init; }
+
+    /// <summary>Session fields stored shortened (to fit, or cut as implausibly long), with their lengths as received: <c>account_id:40000</c>.</summary>
+    public string? Shortened { get; init; }
     public required IReadOnlyList<ModeChange> ModeHistory { get; init; }
     public required IReadOnlyList<TraceEntry> Trace { get; init; }
 
@@ -45,6 +48,7 @@ public sealed record SessionView
             TurnCount = s.TurnCount,
             StartCount = s.StartCount,
             Escalated = s.Escalated,
+            Shortened = s.Shortened,
             ModeHistory = record.ModeHistory,
             Trace = record.Trace,
         };

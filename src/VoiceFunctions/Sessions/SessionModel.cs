@@ -54,6 +54,12 @@ public static class TraceKinds
     public const string PendingDropped = "pending_dropped";
     public const string SessionEnd = "session_end";
     public const string Unknown = "unknown_event";
+
+    /// <summary>
+    /// Storage refused this step's content for good (detail: its error code): the step's rows are stored without
+    /// what came from the request. Not expected once <see cref="TableLimits"/> has fitted every row; a safety net.
+    /// </summary>
+    public const string Quarantined = "quarantined";
 }
 
 /// <summary>The session row: everything needed to answer the next event without reading the trace.</summary>
@@ -89,6 +95,9 @@ public sealed record SessionState
     /// <summary>Chat-model failures in a row on the pipeline; at the persona's limit the call is escalated.</summary>
     public int ModelFailures { get; init; }
 
+    /// <summary>Fields of this row kept shortened, with their lengths as received (<see cref="ShortenedFields"/>); null when none.</summary>
+    public string? Shortened { get; init; }
+
     public long? DurationMs => EndedAt is { } end ? (long)(end - StartedAt).TotalMilliseconds : null;
 }
 
@@ -114,6 +123,9 @@ public sealed record TraceEntry
     /// <summary>On the row an event itself wrote: the id this instance gave the event (replay idempotency). Internal: not in JSON.</summary>
     [System.Text.Json.Serialization.JsonIgnore]
     public string? EventId { get; init; }
+
+    /// <summary>Fields of this row kept shortened, with their lengths as received (<see cref="ShortenedFields"/>); null when none.</summary>
+    public string? Shortened { get; init; }
 }
 
 /// <summary>One change of a session's mode, kept as history.</summary>

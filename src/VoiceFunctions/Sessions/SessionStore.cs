@@ -95,8 +95,10 @@ public sealed class SessionStore(TableClient table)
     /// <summary>
     /// Writes a step as one entity-group transaction: the session row (added, or replaced under its ETag)
     /// and the new trace and mode rows. Returns the session row's new ETag, or null if the service did not say.
+    /// Every row is fitted to Table Storage's limits first (<see cref="SessionTable"/>, <see cref="TableLimits"/>).
     /// </summary>
     /// <exception cref="SessionConflictException">The session was created or changed by another writer.</exception>
+    /// <exception cref="UnstorableStepException">The step is over a limit that cutting fields cannot fix (permanent).</exception>
     public Task<ETag?> CommitAsync(CallStep step, ETag? etag, CancellationToken cancellationToken) =>
         WithTableAsync(() => CommitCoreAsync(step, etag, cancellationToken), cancellationToken);
 
@@ -136,6 +138,7 @@ public sealed class SessionStore(TableClient table)
         actions.AddRange(step.ModeChanges.Select(m => new TableTransactionAction(TableTransactionActionType.Add, SessionTable.ToEntity(next.SessionId, m))));
         actions.AddRange(step.Trace.Select(t => new TableTransactionAction(TableTransactionActionType.Add, SessionTable.ToEntity(next.SessionId, t))));
 
+        TableLimits.CheckTransaction(actions);
         try
         {
             var response = await table.SubmitTransactionAsync(actions, cancellationToken).ConfigureAwait(false);
@@ -184,6 +187,7 @@ public sealed class SessionStore(TableClient table)
         var actions = new List<TableTransactionAction> { new(TableTransactionActionType.UpsertReplace, sessionEntity) };
         actions.AddRange(modes.Select(m => new TableTransactionAction(TableTransactionActionType.UpsertReplace, SessionTable.ToEntity(step.SessionId, m))));
         actions.AddRange(trace.Select(t => new TableTransactionAction(TableTransactionActionType.UpsertReplace, SessionTable.ToEntity(step.SessionId, t))));
+        TableLimits.CheckTransaction(actions);
         await table.SubmitTransactionAsync(actions, cancellationToken).ConfigureAwait(false);
         return true;
     }

@@ -21,9 +21,12 @@ public static class SessionTable
     /// <summary>On a trace row: the id of the event that wrote it (see <see cref="TraceEntry.EventId"/>).</summary>
     public const string EventIdProperty = "EventId";
 
+    /// <summary>On every row: which fields were stored shortened to fit Table Storage, and how long they were (<see cref="ShortenedFields"/>).</summary>
+    public const string ShortenedProperty = "Shortened";
+
     /// <summary>
     /// A string property holds at most 64 KiB (32 K UTF-16 units). Longer text is split over
-    /// Text, Text_1, Text_2 … and joined on read; the 1 MiB entity limit is kept by the request size cap.
+    /// Text, Text_1, Text_2 … and joined on read, up to what fits the 1 MiB entity (<see cref="TableLimits"/>).
     /// </summary>
     public const int TextChunkChars = 32_000;
 
@@ -31,7 +34,7 @@ public static class SessionTable
     public static readonly IReadOnlyList<string> LoadColumns =
     [
         "PartitionKey", "RowKey", "AccountId", "PhoneNumber", "FromPhoneNumber", "ToPhoneNumber", "Direction", "Persona", "Mode", "StartedAt",
-        "EndedAt", "EndReason", "DurationMs", "TurnCount", "StartCount", "LastSeq", "Escalated", "ModelFailures", SpoolMarkProperty, "Seq", "Kind", EventIdProperty,
+        "EndedAt", "EndReason", "DurationMs", "TurnCount", "StartCount", "LastSeq", "Escalated", "ModelFailures", SpoolMarkProperty, "Seq", "Kind", EventIdProperty, ShortenedProperty,
         PendingPurpose, PendingActionsJson, PendingDeliverOn, PendingDropOn, PendingCreatedAt, PendingExpiresAt,
     ];
 
@@ -45,6 +48,8 @@ public static class SessionTable
 
     public static string RowKey(string prefix, long seq) => prefix + seq.ToString("D10", CultureInfo.InvariantCulture);
 
+    /// <summary>The session row, fitted to Table Storage's limits (what was cut is noted on the row).</summary>
+    /// <exception cref="UnstorableStepException">The row cannot be made to fit.</exception>
     public static TableEntity ToEntity(SessionState s)
     {
         ArgumentNullException.ThrowIfNull(s);
@@ -59,6 +64,7 @@ public static class SessionTable
             entity[PendingExpiresAt] = pending.ExpiresAt;
         }
 
+        TableLimits.Fit(entity, new ShortenedFields(s.Shortened));
         return entity;
     }
 
@@ -101,13 +107,15 @@ public static class SessionTable
         Escalated = e.GetBoolean("Escalated") ?? false,
         ModelFailures = e.GetInt32("ModelFailures") ?? 0,
         Pending = ToPending(e),
+        Shortened = e.GetString(ShortenedProperty),
     };
 
     private static PendingActions? ToPending(TableEntity e)
     {
-        if (e.GetString(PendingPurpose) is not { } purpose || e.GetString(PendingActionsJson) is not { } json)
+        if (e.GetString(PendingPurpose) is not { } purpose || e.GetString(PendingActionsJson) is not { } json ||
+            new ShortenedFields(e.GetString(ShortenedProperty)).Contains(PendingActionsJson))
         {
-            return null;
+            return null; // none, or cut to fit (no longer valid JSON; never seen: model replies and persona lines are far shorter)
         }
 
         return new PendingActions
@@ -123,8 +131,11 @@ public static class SessionTable
         static string[] Split(string? value) => value?.Split(' ', StringSplitOptions.RemoveEmptyEntries) ?? [];
     }
 
+    /// <summary>A trace row, fitted to Table Storage's limits: long fields cut, the text up to what the entity holds; noted on the row.</summary>
+    /// <exception cref="UnstorableStepException">The row cannot be made to fit.</exception>
     public static TableEntity ToEntity(string sessionId, TraceEntry t)
     {
+        ArgumentNullException.ThrowIfNull(t);
         var entity = new TableEntity(sessionId, RowKey(TracePrefix, t.Seq))
         {
             ["Seq"] = t.Seq,
@@ -137,7 +148,10 @@ public static class SessionTable
             ["Detail"] = t.Detail,
             [EventIdProperty] = t.EventId,
         };
-        WriteText(entity, t.Text);
+        var shortened = new ShortenedFields(t.Shortened);
+        TableLimits.Fit(entity, shortened); // the other fields first: the text gets what room is left
+        WriteText(entity, t.Text, shortened);
+        TableLimits.Fit(entity, shortened);
         return entity;
     }
 
@@ -153,16 +167,24 @@ public static class SessionTable
         DurationMs = e.GetDouble("DurationMs"),
         Detail = e.GetString("Detail"),
         EventId = e.GetString(EventIdProperty),
+        Shortened = e.GetString(ShortenedProperty),
     };
 
-    public static TableEntity ToEntity(string sessionId, ModeChange m) => new(sessionId, RowKey(ModePrefix, m.Seq))
+    /// <summary>A mode row (its values are the app's own; checked like every row all the same).</summary>
+    public static TableEntity ToEntity(string sessionId, ModeChange m)
     {
-        ["Seq"] = m.Seq,
-        ["At"] = m.At,
-        ["From"] = m.From,
-        ["To"] = m.To,
-        ["Reason"] = m.Reason,
-    };
+        ArgumentNullException.ThrowIfNull(m);
+        var entity = new TableEntity(sessionId, RowKey(ModePrefix, m.Seq))
+        {
+            ["Seq"] = m.Seq,
+            ["At"] = m.At,
+            ["From"] = m.From,
+            ["To"] = m.To,
+            ["Reason"] = m.Reason,
+        };
+        TableLimits.Fit(entity, new ShortenedFields());
+        return entity;
+    }
 
     public static ModeChange ToModeChange(TableEntity e) => new()
     {
@@ -194,21 +216,50 @@ public static class SessionTable
         return chunks;
     }
 
-    private static void WriteText(TableEntity entity, string? text)
+    /// <summary>
+    /// Writes the text over as many chunks as the entity has room for (1 MiB in all); a text longer than that
+    /// (possible only with <c>AiFlow__MaxBodyBytes</c> above ~512 KiB) keeps its beginning and is noted as shortened.
+    /// </summary>
+    private static void WriteText(TableEntity entity, string? text, ShortenedFields shortened)
     {
         if (text is null)
         {
             return;
         }
 
-        var chunks = Chunk(text);
-        entity["Text"] = chunks.Count == 0 ? string.Empty : chunks[0];
-        for (var i = 1; i < chunks.Count; i++)
+        var room = TableLimits.EntityBudgetBytes - TableLimits.EntityBytes(entity) - TableLimits.PropertyBytes("TextChunks", 0);
+        var count = 0;
+        var written = 0;
+        foreach (var chunk in Chunk(text))
         {
-            entity[$"Text_{i}"] = chunks[i];
+            var name = count == 0 ? "Text" : $"Text_{count}";
+            var part = TableLimits.Cut(chunk, (int)Math.Clamp((room - TableLimits.PropertyBytes(name, string.Empty)) / 2, 0, chunk.Length));
+            if (part.Length == 0)
+            {
+                break;
+            }
+
+            entity[name] = part;
+            room -= TableLimits.PropertyBytes(name, part);
+            written += part.Length;
+            count++;
+            if (part.Length < chunk.Length)
+            {
+                break;
+            }
         }
 
-        entity["TextChunks"] = Math.Max(1, chunks.Count);
+        if (count == 0)
+        {
+            entity["Text"] = string.Empty;
+        }
+
+        if (written < text.Length)
+        {
+            shortened.Add("Text", text.Length);
+        }
+
+        entity["TextChunks"] = Math.Max(1, count);
     }
 
     private static string? ReadText(TableEntity e)

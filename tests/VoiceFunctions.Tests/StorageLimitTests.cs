@@ -1,0 +1,122 @@
+using System.Net;
+using System.Net.Sockets;
+using Azure;
+using Azure.Data.Tables;
+using VoiceFunctions.Calls;
+using VoiceFunctions.Sessions;
+using VoiceFunctions.Tests.Infrastructure;
+
+namespace VoiceFunctions.Tests;
+
+/// <summary>
+/// Table Storage's limits at the mapping, and what a storage failure means (issue 15, item 1), against a real
+/// Azurite: the rows the mapping builds are accepted whatever they carry; a refused value is a permanent failure
+/// (not an outage), an unreachable service a transient one; a quarantined step is stored and readable.
+/// </summary>
+public sealed class StorageLimitTests(Azurite azurite)
+{
+    private static readonly DateTimeOffset Now = new(2026, 11, 26, 8, 0, 0, TimeSpan.Zero);
+
+    [Fact]
+    public async Task A_value_storage_refuses_is_a_permanent_failure_and_an_unreachable_storage_a_transient_one()
+    {
+        var table = await TableAsync();
+        var refused = await Assert.ThrowsAnyAsync<RequestFailedException>(() =>
+            table.AddEntityAsync(new TableEntity(Guid.NewGuid().ToString(), "session") { ["AccountId"] = new string('7', 40_000) }));
+
+        Assert.True(StorageFailures.IsPermanent(refused), $"{refused.Status} {refused.ErrorCode}");
+        Assert.False(StorageFailures.IsTransient(refused));
+        Assert.Equal("400:PropertyValueTooLarge", StorageFailures.Reason(refused));
+
+        var options = new TableClientOptions { Retry = { MaxRetries = 0 } };
+        var away = new TableClient(new Uri($"http://127.0.0.1:{UnusedPort()}/devstoreaccount1"), "away", new TableSharedKeyCredential("devstoreaccount1", "a2V5"), options);
+        var unreachable = await Assert.ThrowsAnyAsync<Exception>(() => away.AddEntityAsync(new TableEntity("p", "r")));
+
+        Assert.True(StorageFailures.IsTransient(unreachable), unreachable.GetType().Name);
+        Assert.False(StorageFailures.IsPermanent(unreachable));
+        Assert.True(CallHandler.IsStorageFailure(unreachable) && CallHandler.IsStorageFailure(refused));
+    }
+
+    [Fact]
+    public async Task Every_row_the_mapping_builds_fits_Table_Storage_whatever_it_carries()
+    {
+        var id = Guid.NewGuid().ToString();
+        var huge = new string('x', 100_000);
+        var state = new SessionState
+        {
+            SessionId = id, Persona = "default", Mode = SessionModes.Pipeline, StartedAt = Now, LastSeq = 1,
+            AccountId = huge, PhoneNumber = huge, FromPhoneNumber = huge, ToPhoneNumber = huge, Direction = huge, EndReason = huge,
+        };
+        var turn = new TraceEntry { Seq = 1, At = Now, Kind = TraceKinds.Caller, Mode = SessionModes.Pipeline, Text = new string('y', 2_000_000) + "😀", Detail = huge, Digit = huge };
+
+        var sessionRow = SessionTable.ToEntity(state);
+        var traceRow = SessionTable.ToEntity(id, turn);
+
+        foreach (var row in new[] { sessionRow, traceRow })
+        {
+            Assert.InRange(TableLimits.EntityBytes(row), 0, TableLimits.MaxEntityBytes);
+            Assert.All(row.Select(p => p.Value).OfType<string>(), v => Assert.InRange(v.Length, 0, TableLimits.MaxStringChars));
+        }
+
+        var table = await TableAsync();
+        await table.SubmitTransactionAsync([new(TableTransactionActionType.Add, sessionRow), new(TableTransactionActionType.Add, traceRow)]);
+        var record = await new SessionStore(table).ReadAsync(id, CancellationToken.None);
+
+        Assert.NotNull(record);
+        Assert.Equal(huge[..TableLimits.MaxStringChars], record.State.AccountId);
+        Assert.Equal("account_id:100000 phone_number:100000 from_phone_number:100000 to_phone_number:100000 direction:100000 end_reason:100000", record.State.Shortened);
+        var stored = Assert.Single(record.Trace);
+        Assert.Equal("digit:100000 detail:100000 text:2000002", stored.Shortened);
+        Assert.InRange(stored.Text!.Length, 300_000, 524_288);
+        Assert.StartsWith(stored.Text, turn.Text, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_quarantined_step_is_stored_without_the_request_content_and_with_the_reason()
+    {
+        var id = Guid.NewGuid().ToString();
+        var next = new SessionState
+        {
+            SessionId = id, Persona = "default", Mode = SessionModes.VoiceToVoice, StartedAt = Now, LastSeq = 2, StartCount = 1,
+            AccountId = "acct-1", FromPhoneNumber = "+491701234567",
+        };
+        var step = new CallStep
+        {
+            Previous = null,
+            Next = next,
+            Actions = [],
+            ModeChanges = [new ModeChange { Seq = 1, At = Now, To = SessionModes.VoiceToVoice, Reason = ModeChangeReasons.SessionStart }],
+            Trace = [new TraceEntry { Seq = 2, At = Now, Kind = TraceKinds.SessionStart, Mode = SessionModes.VoiceToVoice, Detail = "sent" }],
+        };
+
+        var quarantined = QuarantinedStep.From(step, "400:InvalidInput", Now);
+        await new SessionStore(await TableAsync()).CommitAsync(quarantined, null, CancellationToken.None);
+        var record = await new SessionStore(await TableAsync()).ReadAsync(id, CancellationToken.None);
+
+        Assert.NotNull(record);
+        Assert.Null(record.State.AccountId);
+        Assert.Null(record.State.FromPhoneNumber);
+        Assert.Equal("account_id:6 from_phone_number:13", record.State.Shortened);
+        Assert.Equal(1, record.State.StartCount);
+        Assert.Equal(3, record.State.LastSeq);
+        Assert.Single(record.ModeHistory);
+        Assert.Collection(
+            record.Trace,
+            start => Assert.Equal((TraceKinds.SessionStart, (string?)null, "detail:4"), (start.Kind, start.Detail, start.Shortened)),
+            reason => Assert.Equal((TraceKinds.Quarantined, "400:InvalidInput", 3L), (reason.Kind, reason.Detail, reason.Seq)));
+    }
+
+    private async Task<TableClient> TableAsync()
+    {
+        var table = new TableClient(azurite.ConnectionString, "LimitTests");
+        await table.CreateIfNotExistsAsync();
+        return table;
+    }
+
+    private static int UnusedPort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+}
