@@ -302,10 +302,24 @@ public sealed partial class CallHandler(
     private async Task<CallStep> DecideAndStoreAsync(SessionSlot slot, string sessionId, AiFlowEvent evt, Func<SessionState?, DateTimeOffset, CallStep>? decide = null, AnsweredTicket? ticket = null)
     {
         decide ??= (state, now) => flow.Decide(state, evt, now);
+        var writeId = ticket?.EventId ?? Guid.NewGuid().ToString("N");
+        CallStep? attempted = null;
         for (var attempt = 1; attempt <= MaxAttempts; attempt++)
         {
             await EnsureStateAsync(slot, sessionId, evt, optimisticStart: attempt == 1).ConfigureAwait(false);
-            var step = WithEventId(decide(slot.State, time.GetUtcNow()), ticket);
+            if (attempted is not null && slot.StoredEventIds?.Contains(writeId) == true)
+            {
+                // The "conflict" was this step itself: an earlier try was stored although its answer timed out, and the
+                // retry met its own row. Deciding again would record the event twice.
+                slot.StoredEventIds = null;
+                LogOwnWrite(logger, sessionId, evt.Type);
+                ticket?.Release();
+                telemetry.Recorded(evt, attempted, stored: true);
+                return attempted;
+            }
+
+            slot.StoredEventIds = null;
+            var step = WithEventId(decide(slot.State, time.GetUtcNow()), writeId);
             if (step.WritesNothing)
             {
                 ticket?.Release();
@@ -327,6 +341,7 @@ public sealed partial class CallHandler(
                 return step;
             }
 
+            attempted = step;
             try
             {
                 using var timeout = new CancellationTokenSource(_options.StorageOperationTimeout, time);
@@ -367,7 +382,7 @@ public sealed partial class CallHandler(
         }
 
         LogGaveUp(logger, sessionId, evt.Type);
-        var last = WithEventId(decide(slot.State, time.GetUtcNow()), ticket);
+        var last = WithEventId(decide(slot.State, time.GetUtcNow()), writeId);
         if (last.WritesNothing)
         {
             ticket?.Release();
@@ -383,11 +398,12 @@ public sealed partial class CallHandler(
     }
 
     /// <summary>
-    /// Marks the event's own row (the step's first trace row) with the event's id, so a replay of an answered event
-    /// whose step reached storage before the process died is recognised and not stored twice.
+    /// Marks the step's first trace row with the id of what wrote it (the event's id, or one per model reply), so a
+    /// write that reached storage although its answer was lost (a timed-out try the SDK retried, a process killed after
+    /// the write) is recognised and not stored twice.
     /// </summary>
-    private static CallStep WithEventId(CallStep step, AnsweredTicket? ticket) =>
-        ticket is null || step.Trace.Count == 0 ? step : step with { Trace = [step.Trace[0] with { EventId = ticket.EventId }, .. step.Trace.Skip(1)] };
+    private static CallStep WithEventId(CallStep step, string writeId) =>
+        step.Trace.Count == 0 ? step : step with { Trace = [step.Trace[0] with { EventId = writeId }, .. step.Trace.Skip(1)] };
 
     /// <summary>
     /// Which events a byte-identical body within the window counts as a repeated delivery of. Only events whose
@@ -499,6 +515,7 @@ public sealed partial class CallHandler(
             var stored = await store.LoadAsync(sessionId, timeout.Token).ConfigureAwait(false);
             slot.State = stored?.State;
             slot.ETag = stored?.ETag;
+            slot.StoredEventIds = stored?.EventIds;
             slot.BaseKnown = true;
             slot.Loaded = true;
         }
@@ -999,6 +1016,9 @@ public sealed partial class CallHandler(
         public long LastAt { get; set; }
         public IReadOnlyList<AiFlowAction> LastActions { get; set; } = [];
 
+        /// <summary>The writer ids on the call's stored rows, from the last load; only until the next decision (see <see cref="DecideAndStoreAsync"/>).</summary>
+        public IReadOnlySet<string>? StoredEventIds { get; set; }
+
         /// <summary>The newest barge-in's sequence number seen on this instance.</summary>
         public long LastInterruptSeq { get; set; }
 
@@ -1114,6 +1134,9 @@ public sealed partial class CallHandler(
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "{ActionType} action for session {SessionId} sent with warnings: {Warnings}")]
     private static partial void LogActionWarning(ILogger logger, string actionType, string sessionId, string warnings);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Session {SessionId}: {EventType} was stored by a try whose answer timed out; not stored again")]
+    private static partial void LogOwnWrite(ILogger logger, string sessionId, string eventType);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Session {SessionId} changed concurrently (attempt {Attempt}); reloading")]
     private static partial void LogConflict(ILogger logger, string sessionId, int attempt);
