@@ -54,6 +54,12 @@ public sealed partial class EventsFunction(CallHandler calls, IOptions<WebhookOp
             return Problems.InvalidEvent(ex.Message);
         }
 
+        if (evt is DtmfReceivedEvent dtmf && !EventValues.IsDtmfKey(dtmf.Digit))
+        {
+            // The key is the event's whole content and escalation acts on it: a value the protocol does not define is a broken sender.
+            return Problems.InvalidEvent("'digit' must be one key: \"0\"-\"9\", \"*\" or \"#\".");
+        }
+
         RequestTags.Tag(evt);
         // The parser refuses a session id that is not a UUID, so the canonical form always exists here.
         using var scope = logger.BeginScope(new KeyValuePair<string, object>[] { new(RequestTags.SessionId, SessionIds.Canonical(evt.Session.Id)) });
