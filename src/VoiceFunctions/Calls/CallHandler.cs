@@ -5,6 +5,7 @@ using VoiceFunctions.AiFlow;
 using VoiceFunctions.Chat;
 using VoiceFunctions.Personas;
 using VoiceFunctions.Sessions;
+using VoiceFunctions.Telemetry;
 
 namespace VoiceFunctions.Calls;
 
@@ -92,7 +93,7 @@ public sealed partial class CallHandler(
 
         // Out of time: answer from what this instance knows; `answering` goes on and keeps the event.
         CallMetrics.LateAnswers.Add(1);
-        LogLateAnswer(logger, sessionId, evt.Type, (long)_options.ResponseBudget.TotalMilliseconds);
+        LogLateAnswer(logger, sessionId, evt.LoggedType, (long)_options.ResponseBudget.TotalMilliseconds);
         var step = flow.Decide(slot.State, evt, time.GetUtcNow());
         if (step.Ask is not null && step.Next is { } next && race.TryFiller())
         {
@@ -185,7 +186,7 @@ public sealed partial class CallHandler(
         catch (Exception ex) when (ex is not OutOfMemoryException)
         {
             CallMetrics.Lost.Add(1);
-            LogUnexpected(logger, ex, sessionId, evt.Type);
+            LogUnexpected(logger, ex, sessionId, evt.LoggedType);
             race.InTime.TrySetResult([]);
         }
         finally
@@ -204,7 +205,7 @@ public sealed partial class CallHandler(
         {
             if (ActionValidator.Check(action).Warnings is { Count: > 0 } warnings)
             {
-                LogActionWarning(logger, action.Type, sessionId, string.Join(" ", warnings));
+                LogActionWarning(logger, action.Type, sessionId, LogValues.Text(string.Join(" ", warnings), maxLength: 1024));
             }
         }
 
@@ -220,7 +221,7 @@ public sealed partial class CallHandler(
         {
             if (fingerprint is not null && slot.LastFingerprint == fingerprint && time.GetElapsedTime(slot.LastAt) < _options.DuplicateWindow)
             {
-                LogDuplicate(logger, sessionId, evt.Type);
+                LogDuplicate(logger, sessionId, evt.LoggedType);
                 return (slot.LastActions, null);
             }
 
@@ -234,7 +235,7 @@ public sealed partial class CallHandler(
         {
             // Last line of defence: the caller still gets an answer; the failure is logged and counted.
             CallMetrics.Lost.Add(1);
-            LogUnexpected(logger, ex, sessionId, evt.Type);
+            LogUnexpected(logger, ex, sessionId, evt.LoggedType);
             return (flow.Decide(slot.State, evt, time.GetUtcNow()).Actions, null);
         }
         finally
@@ -301,13 +302,13 @@ public sealed partial class CallHandler(
             }
             catch (Exception ex) when (IsStorageFailure(ex))
             {
-                StorageFailed(ex, sessionId, evt.Type);
+                StorageFailed(ex, sessionId, evt.LoggedType);
                 Spool(slot, step, evt);
                 return step;
             }
         }
 
-        LogGaveUp(logger, sessionId, evt.Type);
+        LogGaveUp(logger, sessionId, evt.LoggedType);
         var last = decide(slot.State, time.GetUtcNow());
         if (last.WritesNothing)
         {
@@ -381,7 +382,7 @@ public sealed partial class CallHandler(
         }
         catch (Exception ex) when (IsStorageFailure(ex))
         {
-            StorageFailed(ex, sessionId, evt.Type);
+            StorageFailed(ex, sessionId, evt.LoggedType);
             slot.State = null;
             slot.BaseKnown = false;
             slot.Loaded = true;
