@@ -42,6 +42,16 @@ public sealed class BadInputTests(DefaultApp app) : IClassFixture<DefaultApp>
                 var trace = (await _calls.GetSessionAsync(id)).GetProperty("trace");
                 Assert.Equal(text.GetString(), Assert.Single(trace.EnumerateArray()).GetProperty("text").GetString());
             }
+            else if (expect.TryGetProperty("storedRow", out var row))
+            {
+                // Accepted and recorded as one row with exactly these values (null: the field is not stored).
+                var stored = Assert.Single((await _calls.GetSessionAsync(id)).GetProperty("trace").EnumerateArray());
+                foreach (var field in row.EnumerateObject())
+                {
+                    var actual = stored.TryGetProperty(field.Name, out var value) ? value.GetRawText() : "null";
+                    Assert.True(field.Value.GetRawText() == actual, $"{field.Name}: expected {field.Value.GetRawText()}, stored {actual}");
+                }
+            }
             else if (expect.TryGetProperty("storedKinds", out var kinds))
             {
                 // Accepted and recorded: the trace holds exactly these rows.

@@ -28,6 +28,7 @@ public sealed class StartupTests(Azurite azurite)
         { "ChatModel:Endpoint", "", "ChatModel:Endpoint is required: persona 'gated' runs on the pipeline" },
         { "ChatModel:Deployment", "", "ChatModel:Deployment is required (or Personas:gated:Chat:Deployment)" },
         { "Personas:gated:Chat:MaxFailures", "0", "Personas:gated:Chat:MaxFailures must be between 1 and 10" },
+        { "Spool:ReplayInterval", "01:00:00", "Spool:ReplayInterval must be between" },
     };
 
     /// <summary>What App Service hands the app when it cannot resolve a Key Vault reference.</summary>
@@ -94,6 +95,34 @@ public sealed class StartupTests(Azurite azurite)
         Assert.Contains(message, output, StringComparison.Ordinal);
         Assert.DoesNotContain(NotAConnectionString, output, StringComparison.Ordinal);
         Assert.DoesNotContain("   at ", output, StringComparison.Ordinal);
+    }
+
+    /// <summary>Issue 15, item 10: these crashed start-up with a stack trace (the spool created its folder in its constructor).</summary>
+    [Theory]
+    [InlineData("{file}", "is a file")]
+    [InlineData("{file}/spool", "cannot be created or written")]
+    [InlineData("/proc/voicefunctions-spool", "kernel file system")]
+    [InlineData("/sys/voicefunctions-spool", "kernel file system")]
+    public async Task An_unusable_spool_path_stops_the_app_with_a_message_naming_it(string path, string message)
+    {
+        var file = Path.GetTempFileName();
+        try
+        {
+            var settings = Settings();
+            settings["Spool:Path"] = path.Replace("{file}", file, StringComparison.Ordinal);
+
+            var (exitCode, output) = await RunUntilExitAsync(settings);
+
+            Assert.Equal(1, exitCode);
+            Assert.Contains("configuration is invalid", output, StringComparison.Ordinal);
+            Assert.Contains("Spool:Path", output, StringComparison.Ordinal);
+            Assert.Contains(message, output, StringComparison.Ordinal);
+            Assert.DoesNotContain("   at ", output, StringComparison.Ordinal);
+        }
+        finally
+        {
+            File.Delete(file);
+        }
     }
 
     [Fact]

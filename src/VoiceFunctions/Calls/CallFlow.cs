@@ -35,6 +35,9 @@ public sealed record ModelTurn(string Persona, int Turn, long CallerSeq, string 
 /// </summary>
 public sealed class CallFlow(PersonaCatalog personas)
 {
+    /// <summary>The detail of an assistant row whose <c>duration_ms</c> was not stored because the protocol cannot mean it.</summary>
+    public const string InvalidDurationDetail = "duration_ms:invalid";
+
     public CallStep Decide(SessionState? current, AiFlowEvent evt, DateTimeOffset now)
     {
         ArgumentNullException.ThrowIfNull(evt);
@@ -90,7 +93,7 @@ public sealed class CallFlow(PersonaCatalog personas)
 
             case DtmfReceivedEvent dtmf:
                 step.Append(TraceKinds.Dtmf, digit: dtmf.Digit);
-                if (!ended && persona.Escalation.DtmfDigits is { Length: > 0 } digits && dtmf.Digit.Length == 1 && digits.Contains(dtmf.Digit, StringComparison.Ordinal))
+                if (!ended && persona.Escalation.DtmfDigits is { Length: > 0 } digits && EventValues.IsDtmfKey(dtmf.Digit) && digits.Contains(dtmf.Digit, StringComparison.Ordinal))
                 {
                     Escalate(step, persona, ModeChangeReasons.EscalationDtmf, $"dtmf:{dtmf.Digit}");
                 }
@@ -98,7 +101,11 @@ public sealed class CallFlow(PersonaCatalog personas)
                 break;
 
             case AssistantSpeakEvent said:
-                step.Append(TraceKinds.Assistant, text: said.Text ?? said.Ssml, durationMs: said.DurationMs);
+                // The line is what matters; a duration the protocol cannot mean (negative, beyond an hour) is not kept
+                // as if measured, and the row says so: refusing the event would lose the line for its metadata.
+                var duration = said.DurationMs is { } ms && !EventValues.IsDurationMs(ms) ? null : said.DurationMs;
+                step.Append(TraceKinds.Assistant, text: said.Text ?? said.Ssml, durationMs: duration,
+                    detail: duration is null && said.DurationMs is not null ? InvalidDurationDetail : null);
                 break;
 
             case AssistantSpeechEndedEvent:

@@ -6,6 +6,7 @@ using VoiceFunctions.AiFlow;
 using VoiceFunctions.Chat;
 using VoiceFunctions.Personas;
 using VoiceFunctions.Sessions;
+using VoiceFunctions.Telemetry;
 
 namespace VoiceFunctions.Calls;
 
@@ -104,10 +105,10 @@ public sealed partial class CallHandler(
         // Out of time: answer from what this instance knows; `answering` goes on and records the event. Until it has,
         // the event waits on disk, so a process killed after this answer loses nothing the next start cannot record.
         CallMetrics.LateAnswers.Add(1);
-        LogLateAnswer(logger, sessionId, evt.Type, (long)_options.ResponseBudget.TotalMilliseconds);
+        LogLateAnswer(logger, sessionId, evt.LoggedType, (long)_options.ResponseBudget.TotalMilliseconds);
         if (!ticket.Keep())
         {
-            LogAnsweredNotKept(logger, sessionId, evt.Type);
+            LogAnsweredNotKept(logger, sessionId, evt.LoggedType);
         }
 
         var step = flow.Decide(slot.State, evt, time.GetUtcNow());
@@ -202,7 +203,7 @@ public sealed partial class CallHandler(
         catch (Exception ex) when (ex is not OutOfMemoryException)
         {
             CallMetrics.Lost.Add(1);
-            LogUnexpected(logger, ex, sessionId, evt.Type);
+            LogUnexpected(logger, ex, sessionId, evt.LoggedType);
             race.InTime.TrySetResult([]);
         }
         finally
@@ -221,7 +222,7 @@ public sealed partial class CallHandler(
         {
             if (ActionValidator.Check(action).Warnings is { Count: > 0 } warnings)
             {
-                LogActionWarning(logger, action.Type, sessionId, string.Join(" ", warnings));
+                LogActionWarning(logger, action.Type, sessionId, LogValues.Text(string.Join(" ", warnings), maxLength: 1024));
             }
         }
 
@@ -237,7 +238,7 @@ public sealed partial class CallHandler(
         {
             if (fingerprint is not null && MayBeRepeatedDelivery(evt) && slot.LastFingerprint == fingerprint && time.GetElapsedTime(slot.LastAt) < _options.DuplicateWindow)
             {
-                LogDuplicate(logger, sessionId, evt.Type);
+                LogDuplicate(logger, sessionId, evt.LoggedType);
                 ticket.Release();
                 return (slot.LastActions, null);
             }
@@ -253,7 +254,7 @@ public sealed partial class CallHandler(
             // Last line of defence: the caller still gets an answer; the failure is logged and counted. An event kept on
             // disk (answered late) stays there: the next start records it.
             CallMetrics.Lost.Add(1);
-            LogUnexpected(logger, ex, sessionId, evt.Type);
+            LogUnexpected(logger, ex, sessionId, evt.LoggedType);
             return (flow.Decide(slot.State, evt, time.GetUtcNow()).Actions, null);
         }
         finally
@@ -312,7 +313,7 @@ public sealed partial class CallHandler(
                 // The "conflict" was this step itself: an earlier try was stored although its answer timed out, and the
                 // retry met its own row. Deciding again would record the event twice.
                 slot.StoredEventIds = null;
-                LogOwnWrite(logger, sessionId, evt.Type);
+                LogOwnWrite(logger, sessionId, evt.LoggedType);
                 ticket?.Release();
                 telemetry.Recorded(evt, attempted, stored: true);
                 return attempted;
@@ -329,7 +330,7 @@ public sealed partial class CallHandler(
             if (spool.IsErased(sessionId))
             {
                 // An erasure of this call was accepted and waits for storage: nothing of the call is recorded meanwhile.
-                LogErasedNotRecorded(logger, sessionId, evt.Type);
+                LogErasedNotRecorded(logger, sessionId, evt.LoggedType);
                 ticket?.Release();
                 return step;
             }
@@ -375,13 +376,13 @@ public sealed partial class CallHandler(
             }
             catch (Exception ex) when (IsStorageFailure(ex))
             {
-                StorageFailed(ex, sessionId, evt.Type);
+                StorageFailed(ex, sessionId, evt.LoggedType);
                 Spool(slot, step, evt, ticket);
                 return step;
             }
         }
 
-        LogGaveUp(logger, sessionId, evt.Type);
+        LogGaveUp(logger, sessionId, evt.LoggedType);
         var last = WithEventId(decide(slot.State, time.GetUtcNow()), writeId);
         if (last.WritesNothing)
         {
@@ -423,7 +424,7 @@ public sealed partial class CallHandler(
     private async Task<bool> StoreQuarantinedAsync(SessionSlot slot, string sessionId, CallStep step, AiFlowEvent evt, Exception failure, AnsweredTicket? ticket)
     {
         var reason = StorageFailures.Reason(failure);
-        LogQuarantined(logger, sessionId, evt.Type, reason);
+        LogQuarantined(logger, sessionId, evt.LoggedType, reason);
         var quarantined = QuarantinedStep.From(step, reason, time.GetUtcNow());
         try
         {
@@ -447,14 +448,14 @@ public sealed partial class CallHandler(
         {
             CallMetrics.Lost.Add(1);
             var refused = StorageFailures.Reason(ex);
-            LogQuarantineRefused(logger, sessionId, evt.Type, refused);
+            LogQuarantineRefused(logger, sessionId, evt.LoggedType, refused);
             ticket?.Release(); // no retry can store it: the next start must not try again either
             slot.Loaded = false;
             return true;
         }
         catch (Exception ex) when (IsStorageFailure(ex))
         {
-            StorageFailed(ex, sessionId, evt.Type);
+            StorageFailed(ex, sessionId, evt.LoggedType);
             CallMetrics.Quarantined.Add(1);
             Spool(slot, quarantined, evt, ticket);
             return true;
@@ -521,7 +522,7 @@ public sealed partial class CallHandler(
         }
         catch (Exception ex) when (IsStorageFailure(ex))
         {
-            StorageFailed(ex, sessionId, evt.Type);
+            StorageFailed(ex, sessionId, evt.LoggedType);
             slot.State = null;
             slot.BaseKnown = false;
             slot.Loaded = true;

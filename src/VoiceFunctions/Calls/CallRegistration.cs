@@ -1,4 +1,5 @@
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Options;
 
 using VoiceFunctions.Sessions;
 
@@ -15,10 +16,8 @@ public static class CallRegistration
             .Validate(o => o.StorageOperationTimeout > TimeSpan.Zero, "Calls:StorageOperationTimeout must be positive.")
             .Validate(o => o.DuplicateWindow >= TimeSpan.Zero, "Calls:DuplicateWindow must not be negative.")
             .ValidateOnStart();
-        services.AddOptions<SpoolOptions>().Bind(configuration.GetSection(SpoolOptions.Section))
-            .Validate(o => !string.IsNullOrWhiteSpace(o.Path), "Spool:Path must name a folder.")
-            .Validate(o => o.ReplayInterval > TimeSpan.Zero, "Spool:ReplayInterval must be positive.")
-            .ValidateOnStart();
+        services.AddOptions<SpoolOptions>().Bind(configuration.GetSection(SpoolOptions.Section)).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<SpoolOptions>, SpoolValidation>();
         services.AddOptions<RetentionOptions>().Bind(configuration.GetSection(RetentionOptions.Section))
             .Validate(o => o.Days >= 1, "Retention:Days must be at least 1.")
             .Validate(o => o.BatchSize is >= 1 and <= 10_000, "Retention:BatchSize must be between 1 and 10000.")

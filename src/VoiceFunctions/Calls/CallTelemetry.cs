@@ -138,7 +138,7 @@ public sealed partial class CallTelemetry(IOptions<TelemetryOptions> options, Tr
             return;
         }
 
-        LogRecorded(logger, state.SessionId, evt.Type, step.Trace.Count, step.ModeChanges.Count, stored);
+        LogRecorded(logger, state.SessionId, evt.LoggedType, step.Trace.Count, step.ModeChanges.Count, stored);
         if (client is null)
         {
             return;
@@ -215,7 +215,7 @@ public sealed partial class CallTelemetry(IOptions<TelemetryOptions> options, Tr
                 break;
 
             case TraceKinds.SessionEnd:
-                p[Keys.Reason] = trace.Detail ?? string.Empty;
+                p[Keys.Reason] = LogValues.Text(trace.Detail); // as the sender wrote it (session_end.reason)
                 p[Keys.Turns] = Invariant(state.TurnCount);
                 p[Keys.Escalated] = state.Escalated ? "true" : "false";
                 if (state.DurationMs is { } duration)
@@ -232,7 +232,7 @@ public sealed partial class CallTelemetry(IOptions<TelemetryOptions> options, Tr
         var properties = new Dictionary<string, string>(StringComparer.Ordinal)
         {
             [Keys.SessionId] = state.SessionId,
-            [Keys.EventType] = evt.Type,
+            [Keys.EventType] = evt.LoggedType,
             [Keys.Seq] = Invariant(seq),
             [Keys.Stored] = stored ? "true" : "false",
             [Keys.Persona] = state.Persona,

@@ -10,7 +10,7 @@ using VoiceFunctions.Telemetry;
 namespace VoiceFunctions.Functions;
 
 /// <summary><c>POST api/events</c> (function key): one AI Flow event in, the actions to execute out (or 204).</summary>
-public sealed partial class EventsFunction(CallHandler calls, IOptions<WebhookOptions> options, ILogger<EventsFunction> logger)
+public sealed partial class EventsFunction(CallHandler calls, IOptions<WebhookOptions> options, TranscriptFingerprint fingerprints, ILogger<EventsFunction> logger)
 {
     public const string Name = "events";
 
@@ -54,12 +54,20 @@ public sealed partial class EventsFunction(CallHandler calls, IOptions<WebhookOp
             return Problems.InvalidEvent(ex.Message);
         }
 
+        if (evt is DtmfReceivedEvent dtmf && !EventValues.IsDtmfKey(dtmf.Digit))
+        {
+            // The key is the event's whole content and escalation acts on it: a value the protocol does not define is a broken sender.
+            return Problems.InvalidEvent("'digit' must be one key: \"0\"-\"9\", \"*\" or \"#\".");
+        }
+
         RequestTags.Tag(evt);
         // The parser refuses a session id that is not a UUID, so the canonical form always exists here.
         using var scope = logger.BeginScope(new KeyValuePair<string, object>[] { new(RequestTags.SessionId, SessionIds.Canonical(evt.Session.Id)) });
         if (evt is UnknownEvent)
         {
-            LogUnknownEvent(logger, evt.Type.Length > 64 ? evt.Type[..64] : evt.Type, evt.Session.Id);
+            // Free text a stranger chose (an address, escape sequences): described, never written (docs/observability.md).
+            var (length, shaped, hash) = LogValues.UnknownEventType(evt.Type, fingerprints);
+            LogUnknownEvent(logger, length, shaped, hash, evt.Session.Id);
         }
 
         // The body's hash tells a repeated delivery from a caller repeating themselves (see docs/reliability.md).
@@ -76,7 +84,7 @@ public sealed partial class EventsFunction(CallHandler calls, IOptions<WebhookOp
             if (errors.Count > 0)
             {
                 // A bug, never sent: an invalid action could end the caller's call.
-                LogInvalidAction(logger, action.Type, evt.Session.Id, string.Join(" ", errors));
+                LogInvalidAction(logger, action.Type, evt.Session.Id, LogValues.Text(string.Join(" ", errors), maxLength: 1024));
                 return TypedResults.NoContent();
             }
         }
@@ -111,8 +119,8 @@ public sealed partial class EventsFunction(CallHandler calls, IOptions<WebhookOp
         }
     }
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Unknown event type {EventType} for session {SessionId}: answered 204")]
-    private static partial void LogUnknownEvent(ILogger logger, string eventType, string sessionId);
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Unknown event type (length {TypeLength}, shaped like an event type: {TypeShaped}, fingerprint {TypeHash}) for session {SessionId}: answered 204")]
+    private static partial void LogUnknownEvent(ILogger logger, int typeLength, bool typeShaped, string typeHash, string sessionId);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Invalid {ActionType} action for session {SessionId} not sent: {Errors}")]
     private static partial void LogInvalidAction(ILogger logger, string actionType, string sessionId, string errors);

@@ -162,6 +162,36 @@ public sealed class TelemetryTests(Azurite azurite)
         Assert.True(Guid.TryParse(Dim(record, "InvocationId"), out _), "the invocation id is on the log record's scope");
     }
 
+    /// <summary>Issue 15, item 7: a value from a request is escaped and bounded in a dimension; an unknown type is not sent at all.</summary>
+    [Fact]
+    public async Task Request_values_reach_application_insights_escaped_and_an_unknown_type_not_at_all()
+    {
+        await using var capture = new IngestionCapture();
+        var id = CallClient.NewSessionId();
+        var app = new WebhookApp(azurite, capture.Settings);
+        try
+        {
+            using var calls = app.Calls();
+            await SendAsync(calls, CallClient.Event("session_start", id));
+            await SendAsync(calls, CallClient.Event("mallory@example.com\u001b[2J", id));
+            await SendAsync(calls, CallClient.Event("session_end", id, fields: new JsonObject { ["reason"] = "hangup\u001b[31m\nFORGED" + new string('x', 200) }));
+        }
+        finally
+        {
+            await app.DisposeAsync();
+        }
+
+        bool Ended(JsonObject e) => (string?)e["data"]?["baseData"]?["name"] == "SessionEnded" && Dim(e, "SessionId") == id;
+        bool UnknownType(JsonObject e) => ((string?)e["data"]?["baseData"]?["message"] ?? string.Empty).StartsWith("Unknown event type (length 23,", StringComparison.Ordinal);
+        await capture.WaitForAsync(all => all.Any(Ended) && all.Any(UnknownType), TimeSpan.FromSeconds(10));
+
+        var reason = Dim(capture.OfType("EventData").Single(Ended), "Reason")!;
+        Assert.StartsWith(@"hangup\u001B[31m\u000AFORGED", reason, StringComparison.Ordinal);
+        Assert.EndsWith("x…(+154)", reason, StringComparison.Ordinal);
+        Assert.DoesNotContain(reason, char.IsControl);
+        Assert.DoesNotContain("mallory", capture.Raw, StringComparison.Ordinal);
+    }
+
     private static bool IsRetentionLog(JsonObject envelope) =>
         (string?)envelope["data"]?["baseType"] == "MessageData" &&
         ((string?)envelope["data"]?["baseData"]?["message"] ?? string.Empty).StartsWith("Retention run: purged", StringComparison.Ordinal);
