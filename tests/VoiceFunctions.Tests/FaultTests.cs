@@ -191,6 +191,33 @@ public sealed class FaultTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_write_stored_after_its_try_timed_out_is_not_recorded_again_by_the_retry()
+    {
+        // Storage that answers too late: the first try's insert is stored, but only after the client gave up on it
+        // (SessionStore:NetworkTimeout); the SDK's retry then meets the row the first try wrote (409).
+        await using var app = new WebhookApp(_storage, new Dictionary<string, string?>
+        {
+            ["Spool:Path"] = Path.Combine(_folder, "spool"),
+            ["SessionStore:NetworkTimeout"] = "00:00:01",
+            ["Calls:StorageOperationTimeout"] = "00:00:04",
+        });
+        using var calls = app.Calls();
+        var id = CallClient.NewSessionId();
+        await calls.StartAsync(id);
+        await calls.SayAsync(id, "before");
+
+        await _storage.PauseAsync();
+        var answer = calls.SayAsync(id, "stored by the try that timed out");
+        await Task.Delay(1500); // the first try timed out at 1 s, the retry waits (until 2 s)
+        await _storage.ResumeAsync();
+        Assert.Empty(await answer);
+        await calls.SayAsync(id, "after");
+
+        var session = await calls.GetSessionAsync(id);
+        AssertTraceIs(session, ["before", "stored by the try that timed out", "after"]);
+    }
+
+    [Fact]
     public async Task Turns_neither_storage_nor_the_spool_can_take_are_held_and_written_when_the_disk_and_then_storage_return()
     {
         var spool = Path.Combine(_folder, "spool");
