@@ -42,6 +42,7 @@ cat <<MSG
   Settings:       $settings (copied to $app/local.settings.json)
   Webhook:        POST http://localhost:7071/api/events
   Read a call:    GET  http://localhost:7071/api/sessions/{session-id}
+                  (paged: ?limit=1..1000, then ?continuation=<next> while a page has "next")
   Sample call:    ./scripts/sample-call.sh            (in another terminal)
                   or samples/sample-call.http         (VS Code REST Client / Rider / Visual Studio)
   Stop:           Ctrl+C

@@ -26,6 +26,7 @@ send "{\"type\":\"user_speak\",\"session\":$session,\"text\":\"Actually, can I t
 send "{\"type\":\"assistant_speech_ended\",\"session\":$session}"
 send "{\"type\":\"session_end\",\"session\":$session}"
 
+# A call this short is one page; a longer one carries "next": GET …?continuation=<next> for the rows after it (README).
 echo "> GET /api/sessions/$id"
 curl -sS "${headers[@]}" "$base/api/sessions/$id$query"
 echo

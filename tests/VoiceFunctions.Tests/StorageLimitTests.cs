@@ -60,7 +60,7 @@ public sealed class StorageLimitTests(Azurite azurite)
 
         var table = await TableAsync();
         await table.SubmitTransactionAsync([new(TableTransactionActionType.Add, sessionRow), new(TableTransactionActionType.Add, traceRow)]);
-        var record = await new SessionStore(table).ReadAsync(id, CancellationToken.None);
+        var record = await ReadWholeAsync(new SessionStore(table), id);
 
         Assert.NotNull(record);
         Assert.Equal(huge[..TableLimits.MaxStringChars], record.State.AccountId);
@@ -91,7 +91,7 @@ public sealed class StorageLimitTests(Azurite azurite)
 
         var quarantined = QuarantinedStep.From(step, "400:InvalidInput", Now);
         await new SessionStore(await TableAsync()).CommitAsync(quarantined, null, CancellationToken.None);
-        var record = await new SessionStore(await TableAsync()).ReadAsync(id, CancellationToken.None);
+        var record = await ReadWholeAsync(new SessionStore(await TableAsync()), id);
 
         Assert.NotNull(record);
         Assert.Null(record.State.AccountId);
@@ -119,4 +119,20 @@ public sealed class StorageLimitTests(Azurite azurite)
         listener.Start();
         return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
+
+    /// <summary>The whole call as the read-back assembles it: the head and every trace row (one page is enough here).</summary>
+    private static async Task<WholeCall?> ReadWholeAsync(SessionStore store, string id)
+    {
+        var head = await store.ReadHeadAsync(id, CancellationToken.None);
+        if (head is null)
+        {
+            return null;
+        }
+
+        var page = await store.ReadTracePageAsync(id, 0, 1000, long.MaxValue, _ => 0, CancellationToken.None);
+        Assert.False(page.More);
+        return new WholeCall(head.State, head.ModeHistory, page.Rows);
+    }
+
+    private sealed record WholeCall(SessionState State, IReadOnlyList<ModeChange> ModeHistory, IReadOnlyList<TraceEntry> Trace);
 }

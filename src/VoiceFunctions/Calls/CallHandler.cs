@@ -159,7 +159,7 @@ public sealed partial class CallHandler(
             try
             {
                 using var timeout = new CancellationTokenSource(_options.StorageOperationTimeout, time);
-                trace = (await store.ReadAsync(sessionId, timeout.Token).ConfigureAwait(false))?.Trace ?? [];
+                trace = await ConversationHistory.ReadAsync(store, sessionId, ask.CallerSeq, ask.Text, _chat.HistoryTurns, _chat.HistoryChars, timeout.Token).ConfigureAwait(false);
             }
             catch (Exception ex) when (IsStorageFailure(ex))
             {

@@ -139,7 +139,20 @@ public static class Conversation
 {
     /// <param name="trace">The call's trace rows in order.</param>
     /// <param name="upToSeq">The caller row being answered: nothing newer is sent.</param>
-    public static IReadOnlyList<ChatMessage> From(IEnumerable<TraceEntry> trace, long upToSeq, string callerText, int maxRows, int maxChars)
+    public static IReadOnlyList<ChatMessage> From(IEnumerable<TraceEntry> trace, long upToSeq, string callerText, int maxRows, int maxChars) =>
+        Choose(trace, upToSeq, callerText, maxRows, maxChars).Messages;
+
+    /// <summary>
+    /// True when <see cref="From"/> would send every conversational row of <paramref name="trace"/> and still have
+    /// room: rows older than the ones given could then be sent too. False means older rows cannot change the choice.
+    /// </summary>
+    public static bool WantsOlderRows(IEnumerable<TraceEntry> trace, long upToSeq, string callerText, int maxRows, int maxChars)
+    {
+        var (messages, candidates) = Choose(trace, upToSeq, callerText, maxRows, maxChars);
+        return messages.Count == candidates && messages.Count < Math.Max(1, maxRows) && messages.Sum(m => m.Text.Length) < maxChars;
+    }
+
+    private static (IReadOnlyList<ChatMessage> Messages, int Candidates) Choose(IEnumerable<TraceEntry> trace, long upToSeq, string callerText, int maxRows, int maxChars)
     {
         ArgumentNullException.ThrowIfNull(trace);
         var rows = new List<(long Seq, ChatRole Role, string Text, bool Late)>();
@@ -192,7 +205,7 @@ public static class Conversation
         }
 
         chosen.Reverse();
-        return chosen;
+        return (chosen, rows.Count);
     }
 }
 

@@ -3,7 +3,7 @@ using VoiceFunctions.Sessions;
 
 namespace VoiceFunctions.Functions;
 
-/// <summary>The operator's view of one call.</summary>
+/// <summary>The operator's view of one call: its first page (the trace's first rows; <see cref="Next"/> names the rest).</summary>
 public sealed record SessionView
 {
     public required string SessionId { get; init; }
@@ -27,10 +27,14 @@ public sealed record SessionView
     public required IReadOnlyList<ModeChange> ModeHistory { get; init; }
     public required IReadOnlyList<TraceEntry> Trace { get; init; }
 
-    public static SessionView From(SessionRecord record)
+    /// <summary>The continuation token of the next page; absent on the last.</summary>
+    public string? Next { get; init; }
+
+    public static SessionView From(SessionHead head, TracePage page)
     {
-        ArgumentNullException.ThrowIfNull(record);
-        var s = record.State;
+        ArgumentNullException.ThrowIfNull(head);
+        ArgumentNullException.ThrowIfNull(page);
+        var s = head.State;
         return new SessionView
         {
             SessionId = s.SessionId,
@@ -49,15 +53,33 @@ public sealed record SessionView
             StartCount = s.StartCount,
             Escalated = s.Escalated,
             Shortened = s.Shortened,
-            ModeHistory = record.ModeHistory,
-            Trace = record.Trace,
+            ModeHistory = head.ModeHistory,
+            Trace = page.Rows,
+            Next = SessionTracePage.NextOf(page),
         };
     }
+}
+
+/// <summary>A later page of a call: the trace rows after the continuation token, and the token of the page after.</summary>
+public sealed record SessionTracePage
+{
+    public required string SessionId { get; init; }
+    public required IReadOnlyList<TraceEntry> Trace { get; init; }
+    public string? Next { get; init; }
+
+    public static SessionTracePage From(string sessionId, TracePage page)
+    {
+        ArgumentNullException.ThrowIfNull(page);
+        return new SessionTracePage { SessionId = sessionId, Trace = page.Rows, Next = NextOf(page) };
+    }
+
+    internal static string? NextOf(TracePage page) => page.More && page.Rows.Count > 0 ? SessionPaging.ContinuationAfter(page.Rows[^1].Seq) : null;
 }
 
 /// <summary>The app's own JSON (snake_case like the AI Flow protocol), source-generated.</summary>
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
 [JsonSerializable(typeof(SessionView))]
+[JsonSerializable(typeof(SessionTracePage))]
 public sealed partial class AppJsonContext : JsonSerializerContext
 {
     /// <summary>Relaxed escaping: an API for tools, not HTML, so caller text reads as spoken.</summary>

@@ -16,6 +16,10 @@ public sealed class SessionsFunctions(SessionStore store, CallHandler calls)
     public const string EraseName = "erase";
     private const string Route = "sessions/{id}";
 
+    /// <summary>
+    /// Reads a call back page by page (<see cref="SessionPaging"/>): without a continuation token the session, its
+    /// mode history and the trace's first rows; with one, the trace rows after it. Each page is bounded in rows and bytes.
+    /// </summary>
     [Function(ReadName)]
     public Task<IResult> ReadAsync(
         [HttpTrigger(AuthorizationLevel.Function, "get", Route = Route)] HttpRequest request,
@@ -23,13 +27,40 @@ public sealed class SessionsFunctions(SessionStore store, CallHandler calls)
         CancellationToken cancellationToken) =>
         ForSessionAsync(id, async sessionId =>
         {
+            if (!SessionPaging.TryParseLimit(request.Query[SessionPaging.LimitParameter], out var limit))
+            {
+                return Problems.InvalidPageLimit(SessionPaging.MaxLimit);
+            }
+
+            if (!SessionPaging.TryParseContinuation(request.Query[SessionPaging.ContinuationParameter], out var afterSeq))
+            {
+                return Problems.InvalidContinuation();
+            }
+
             if (calls.IsErasurePending(sessionId))
             {
                 return Problems.SessionNotFound(); // erased; storage just has not been told yet
             }
 
-            var record = await store.ReadAsync(sessionId, cancellationToken).ConfigureAwait(false);
-            return record is null ? Problems.SessionNotFound() : TypedResults.Json(SessionView.From(record), AppJsonContext.Relaxed.SessionView);
+            if (afterSeq is { } after)
+            {
+                if (!await store.ExistsAsync(sessionId, cancellationToken).ConfigureAwait(false))
+                {
+                    return Problems.SessionNotFound();
+                }
+
+                var rest = await store.ReadTracePageAsync(sessionId, after, limit, SessionPaging.MaxTraceBytes, SessionPaging.JsonBytes, cancellationToken).ConfigureAwait(false);
+                return TypedResults.Json(SessionTracePage.From(sessionId, rest), AppJsonContext.Relaxed.SessionTracePage);
+            }
+
+            var head = await store.ReadHeadAsync(sessionId, cancellationToken).ConfigureAwait(false);
+            if (head is null)
+            {
+                return Problems.SessionNotFound();
+            }
+
+            var first = await store.ReadTracePageAsync(sessionId, 0, limit, SessionPaging.MaxTraceBytes, SessionPaging.JsonBytes, cancellationToken).ConfigureAwait(false);
+            return TypedResults.Json(SessionView.From(head, first), AppJsonContext.Relaxed.SessionView);
         }, cancellationToken);
 
     /// <summary>

@@ -23,6 +23,10 @@ public static class Problems
 
     public static ProblemHttpResult InvalidSessionId() => Problem(StatusCodes.Status400BadRequest, "invalid-session-id", "Invalid session id", "The session id must be a UUID.");
 
+    public static ProblemHttpResult InvalidPageLimit(int max) => Problem(StatusCodes.Status400BadRequest, "invalid-page-limit", "Invalid page limit", $"limit must be one whole number from 1 to {max}.");
+
+    public static ProblemHttpResult InvalidContinuation() => Problem(StatusCodes.Status400BadRequest, "invalid-continuation", "Invalid continuation token", "continuation must be the unchanged 'next' value of a previous page of this call.");
+
     public static ProblemHttpResult StorageUnavailable() => Problem(StatusCodes.Status503ServiceUnavailable, "storage-unavailable", "Storage unavailable", "Table Storage did not answer; calls are still served and their traces spooled. Try again shortly.");
 
     public static ProblemHttpResult SessionNotFound() => Problem(StatusCodes.Status404NotFound, "session-not-found", "Session not found", "No session with this id is stored.");

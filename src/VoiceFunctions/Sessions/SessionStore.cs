@@ -9,8 +9,11 @@ namespace VoiceFunctions.Sessions;
 /// <param name="EventIds">The event ids on the call's trace rows (<see cref="TraceEntry.EventId"/>).</param>
 public sealed record StoredSession(SessionState State, ETag ETag, string? SpoolMark = null, IReadOnlySet<string>? EventIds = null);
 
-/// <summary>A whole call read back: the session row, its mode history and its trace, each in order.</summary>
-public sealed record SessionRecord(SessionState State, IReadOnlyList<ModeChange> ModeHistory, IReadOnlyList<TraceEntry> Trace);
+/// <summary>The head of a call read back: the session row (counters up to date) and its mode history in order.</summary>
+public sealed record SessionHead(SessionState State, IReadOnlyList<ModeChange> ModeHistory);
+
+/// <summary>One page of a call's trace, in order; <paramref name="More"/>: rows follow the last one.</summary>
+public sealed record TracePage(IReadOnlyList<TraceEntry> Rows, bool More);
 
 /// <summary>Another writer changed the session first (or created it): reload and decide again.</summary>
 public sealed class SessionConflictException(Exception inner) : Exception("The session was changed concurrently.", inner);
@@ -302,17 +305,20 @@ public sealed class SessionStore(TableClient table)
         return ids;
     }
 
-    /// <summary>The whole call with one partition query.</summary>
-    public Task<SessionRecord?> ReadAsync(string sessionId, CancellationToken cancellationToken) =>
-        WithTableAsync(() => ReadCoreAsync(sessionId, cancellationToken), cancellationToken);
+    /// <summary>
+    /// The head of a read-back: the session row (counters brought up to date) and the mode history, without the
+    /// trace (read page by page with <see cref="ReadTracePageAsync"/>). Null when the session is not stored.
+    /// </summary>
+    public Task<SessionHead?> ReadHeadAsync(string sessionId, CancellationToken cancellationToken) =>
+        WithTableAsync(() => ReadHeadCoreAsync(sessionId, cancellationToken), cancellationToken);
 
-    private async Task<SessionRecord?> ReadCoreAsync(string sessionId, CancellationToken cancellationToken)
+    private async Task<SessionHead?> ReadHeadCoreAsync(string sessionId, CancellationToken cancellationToken)
     {
+        // `mode-…` sorts before `session`, `trace-…` after it: one range holds the session row and its mode rows.
         SessionState? state = null;
         var modes = new List<ModeChange>();
-        var trace = new List<TraceEntry>();
-        var filter = TableClient.CreateQueryFilter($"PartitionKey eq {sessionId}");
-        await foreach (var entity in table.QueryAsync<TableEntity>(filter, cancellationToken: cancellationToken).ConfigureAwait(false))
+        var head = TableClient.CreateQueryFilter($"PartitionKey eq {sessionId} and RowKey ge {SessionTable.ModePrefix} and RowKey le {SessionTable.SessionRowKey}");
+        await foreach (var entity in table.QueryAsync<TableEntity>(head, cancellationToken: cancellationToken).ConfigureAwait(false))
         {
             if (entity.RowKey == SessionTable.SessionRowKey)
             {
@@ -322,14 +328,124 @@ public sealed class SessionStore(TableClient table)
             {
                 modes.Add(SessionTable.ToModeChange(entity));
             }
-            else if (entity.RowKey.StartsWith(SessionTable.TracePrefix, StringComparison.Ordinal))
-            {
-                trace.Add(SessionTable.ToTrace(entity));
-            }
         }
 
-        // RowKeys are zero-padded, so the service returns them in order; sorting again costs nothing and
-        // keeps the order right should the padding ever be outgrown.
-        return state is null ? null : new SessionRecord(WithTurnsAfterRow(state, trace), [.. modes.OrderBy(m => m.Seq)], [.. trace.OrderBy(t => t.Seq)]);
+        if (state is null)
+        {
+            return null;
+        }
+
+        // Turns written without rewriting the session row (see CommitAsync) are counted from their keys, streamed:
+        // only their Seq and Kind, and nothing of them is kept.
+        var lastSeq = state.LastSeq;
+        int turns = 0, starts = 0;
+        await foreach (var entity in table.QueryAsync<TableEntity>(TraceRange(sessionId, state.LastSeq, null), maxPerPage: 1000, select: ["Seq", "Kind"], cancellationToken: cancellationToken).ConfigureAwait(false))
+        {
+            var row = SessionTable.ToTrace(entity);
+            lastSeq = Math.Max(lastSeq, row.Seq);
+            turns += row.Kind == TraceKinds.Caller ? 1 : 0;
+            starts += row.Kind is TraceKinds.SessionStart or TraceKinds.SessionResumed ? 1 : 0;
+        }
+
+        state = state with { LastSeq = lastSeq, TurnCount = state.TurnCount + turns, StartCount = state.StartCount + starts };
+        return new SessionHead(state, [.. modes.OrderBy(m => m.Seq)]);
+    }
+
+    /// <summary>Whether the session row is stored (one point read of its key).</summary>
+    public Task<bool> ExistsAsync(string sessionId, CancellationToken cancellationToken) =>
+        WithTableAsync(async () => (await table.GetEntityIfExistsAsync<TableEntity>(sessionId, SessionTable.SessionRowKey, ["PartitionKey"], cancellationToken).ConfigureAwait(false)).HasValue, cancellationToken);
+
+    /// <summary>
+    /// One page of the trace: the rows after <paramref name="afterSeq"/>, in order, at most <paramref name="limit"/>
+    /// of them and, after the first, only while their <paramref name="size"/> adds up to at most
+    /// <paramref name="maxBytes"/> (so one row larger than that still makes a page). Only about the rows of the page
+    /// are fetched, never the whole call.
+    /// </summary>
+    public Task<TracePage> ReadTracePageAsync(string sessionId, long afterSeq, int limit, long maxBytes, Func<TraceEntry, long> size, CancellationToken cancellationToken) =>
+        WithTableAsync(() => ReadTracePageCoreAsync(sessionId, afterSeq, limit, maxBytes, size, cancellationToken), cancellationToken);
+
+    private async Task<TracePage> ReadTracePageCoreAsync(string sessionId, long afterSeq, int limit, long maxBytes, Func<TraceEntry, long> size, CancellationToken cancellationToken)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(limit, 1);
+        ArgumentNullException.ThrowIfNull(size);
+        var rows = new List<TraceEntry>(Math.Min(limit, 256));
+        long bytes = 0;
+        var filter = TraceRange(sessionId, afterSeq, null);
+
+        // The service is asked for a few rows first, then for as many as the rows seen so far say will fit: rows can
+        // be hundreds of KiB each, and whatever one request returns is held in memory at once. One row more than the
+        // page holds tells whether there are more.
+        var fetch = Math.Min(limit + 1, FirstFetch);
+        string? continuation = null;
+        while (true)
+        {
+            Page<TableEntity>? page = null;
+            await foreach (var first in table.QueryAsync<TableEntity>(filter, maxPerPage: fetch, cancellationToken: cancellationToken)
+                .AsPages(continuation, fetch).ConfigureAwait(false))
+            {
+                page = first;
+                break; // one service round trip at a time, each sized anew
+            }
+
+            foreach (var entity in page?.Values ?? [])
+            {
+                var row = SessionTable.ToTrace(entity);
+                var rowBytes = size(row);
+                if (rows.Count == limit || (rows.Count > 0 && bytes + rowBytes > maxBytes))
+                {
+                    return new TracePage(rows, More: true);
+                }
+
+                rows.Add(row);
+                bytes += rowBytes;
+            }
+
+            continuation = page?.ContinuationToken;
+            if (continuation is null)
+            {
+                return new TracePage(rows, More: false);
+            }
+
+            if (rows.Count > 0)
+            {
+                var perRow = Math.Max(1, bytes / rows.Count);
+                fetch = (int)Math.Clamp(((maxBytes - bytes) / perRow) + 1, 1, Math.Min(limit - rows.Count + 1, 1000));
+            }
+        }
+    }
+
+    /// <summary>The rows asked for in a page's first request, before their size is known.</summary>
+    private const int FirstFetch = 8;
+
+    /// <summary>
+    /// The trace rows with <paramref name="afterSeq"/> &lt; seq ≤ <paramref name="throughSeq"/>, in order: a bounded
+    /// range, for a read near the end of a long call (the chat model's history).
+    /// </summary>
+    public Task<IReadOnlyList<TraceEntry>> ReadTraceRangeAsync(string sessionId, long afterSeq, long throughSeq, CancellationToken cancellationToken) =>
+        WithTableAsync(() => ReadTraceRangeCoreAsync(sessionId, afterSeq, throughSeq, cancellationToken), cancellationToken);
+
+    private async Task<IReadOnlyList<TraceEntry>> ReadTraceRangeCoreAsync(string sessionId, long afterSeq, long throughSeq, CancellationToken cancellationToken)
+    {
+        var rows = new List<TraceEntry>();
+        if (throughSeq <= afterSeq)
+        {
+            return rows;
+        }
+
+        await foreach (var entity in table.QueryAsync<TableEntity>(TraceRange(sessionId, afterSeq, throughSeq), maxPerPage: (int)Math.Min(throughSeq - afterSeq, 1000), cancellationToken: cancellationToken).ConfigureAwait(false))
+        {
+            rows.Add(SessionTable.ToTrace(entity));
+        }
+
+        return rows;
+    }
+
+    /// <summary>The RowKey range of trace rows after <paramref name="afterSeq"/> (through <paramref name="throughSeq"/>, or to the last).</summary>
+    private static string TraceRange(string sessionId, long afterSeq, long? throughSeq)
+    {
+        var from = SessionTable.RowKey(SessionTable.TracePrefix, Math.Max(0, afterSeq));
+        return throughSeq is { } through
+            ? TableClient.CreateQueryFilter($"PartitionKey eq {sessionId} and RowKey gt {from} and RowKey le {SessionTable.RowKey(SessionTable.TracePrefix, through)}")
+            : TableClient.CreateQueryFilter($"PartitionKey eq {sessionId} and RowKey gt {from} and RowKey lt {SessionTable.TraceEnd}");
     }
 }

@@ -15,6 +15,9 @@ public static class SessionTable
     public const string ModePrefix = "mode-";
     public const string TracePrefix = "trace-";
 
+    /// <summary>Sorts right after every <c>trace-…</c> key ('.' follows '-'): the open end of a trace range.</summary>
+    public const string TraceEnd = "trace.";
+
     /// <summary>On the session row: the id of the last spooled step applied to it (replay idempotency).</summary>
     public const string SpoolMarkProperty = "SpoolMark";
 

@@ -93,9 +93,9 @@ public sealed class CallClient(HttpClient http) : IDisposable
 
     public Task<IReadOnlyList<AiFlowAction>> EndAsync(string id) => SendAsync(Event("session_end", id));
 
-    public async Task<HttpResponseMessage> GetSessionResponseAsync(string id, string? token = null)
+    public async Task<HttpResponseMessage> GetSessionResponseAsync(string id, string? token = null, string? query = null)
     {
-        using var request = new HttpRequestMessage(HttpMethod.Get, $"/api/sessions/{id}");
+        using var request = new HttpRequestMessage(HttpMethod.Get, $"/api/sessions/{id}{query}");
         if (token is not null)
         {
             request.Headers.Add("X-API-TOKEN", token);
@@ -104,12 +104,53 @@ public sealed class CallClient(HttpClient http) : IDisposable
         return await http.SendAsync(request).ConfigureAwait(false);
     }
 
-    /// <summary>The stored session as the operator sees it.</summary>
+    /// <summary>One page of the read-back, as sent; <paramref name="continuation"/> is the previous page's <c>next</c>.</summary>
+    public async Task<JsonElement> GetSessionPageAsync(string id, int? limit = null, string? continuation = null, string? token = null)
+    {
+        var query = new List<string>();
+        if (limit is { } l)
+        {
+            query.Add($"limit={l}");
+        }
+
+        if (continuation is not null)
+        {
+            query.Add($"continuation={Uri.EscapeDataString(continuation)}");
+        }
+
+        using var response = await GetSessionResponseAsync(id, token, query.Count == 0 ? null : "?" + string.Join('&', query)).ConfigureAwait(false);
+        var body = await response.Content.ReadAsStringAsync().ConfigureAwait(false);
+        Assert.True(response.StatusCode == HttpStatusCode.OK, $"page of {id}: {(int)response.StatusCode} {body}");
+        return JsonDocument.Parse(body).RootElement.Clone();
+    }
+
+    /// <summary>The stored session as the operator sees it: the first page with the trace of every later page appended.</summary>
     public async Task<JsonElement> GetSessionAsync(string id, string? token = null)
     {
         using var response = await GetSessionResponseAsync(id, token).ConfigureAwait(false);
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-        return JsonDocument.Parse(await response.Content.ReadAsStringAsync().ConfigureAwait(false)).RootElement.Clone();
+        return await WholeCallAsync(id, response, token).ConfigureAwait(false);
+    }
+
+    /// <summary>Follows the first page's <c>next</c> tokens to the last page; the result has the whole trace and no <c>next</c>.</summary>
+    private async Task<JsonElement> WholeCallAsync(string id, HttpResponseMessage firstPage, string? token)
+    {
+        var session = JsonNode.Parse(await firstPage.Content.ReadAsStringAsync().ConfigureAwait(false))!.AsObject();
+        var trace = session["trace"]!.AsArray();
+        var next = session["next"]?.GetValue<string>();
+        session.Remove("next");
+        while (next is not null)
+        {
+            var page = await GetSessionPageAsync(id, continuation: next, token: token).ConfigureAwait(false);
+            foreach (var row in page.GetProperty("trace").EnumerateArray())
+            {
+                trace.Add(JsonNode.Parse(row.GetRawText()));
+            }
+
+            next = page.TryGetProperty("next", out var more) ? more.GetString() : null;
+        }
+
+        return JsonDocument.Parse(session.ToJsonString()).RootElement.Clone();
     }
 
     /// <summary>Polls the stored session until <paramref name="done"/> holds (recording may finish after the answer).</summary>
@@ -121,7 +162,7 @@ public sealed class CallClient(HttpClient http) : IDisposable
             using var response = await GetSessionResponseAsync(id, token).ConfigureAwait(false);
             if (response.StatusCode == HttpStatusCode.OK)
             {
-                var session = JsonDocument.Parse(await response.Content.ReadAsStringAsync().ConfigureAwait(false)).RootElement.Clone();
+                var session = await WholeCallAsync(id, response, token).ConfigureAwait(false);
                 if (done(session) || clock.Elapsed > (timeout ?? TimeSpan.FromSeconds(15)))
                 {
                     return session;
