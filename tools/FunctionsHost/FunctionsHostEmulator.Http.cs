@@ -227,8 +227,8 @@ public sealed partial class FunctionsHostEmulator
         }
 
         // The caller's body is read whole before the worker hears of the request. A body that cannot be read (broken
-        // chunk framing, shorter than its Content-Length, stalled, the caller gone) is the caller's fault: a 4xx here,
-        // and the worker never sees a request it could only half read. (The host streams the body instead; see README.)
+        // chunk framing, stalled, cut short by the caller closing) is the caller's fault: a 4xx here where it can still be
+        // sent, and the worker never sees a request it could only half read. (The host streams the body; see README.)
         var body = await ReadClientBodyAsync(context).ConfigureAwait(false);
         if (body.FailureStatus is { } clientError)
         {
@@ -466,7 +466,8 @@ public sealed partial class FunctionsHostEmulator
         {
             StatusCodes.Status408RequestTimeout => ("Request Timeout", "15.5.9", "The request body stopped arriving before it was complete."),
             StatusCodes.Status413PayloadTooLarge => ("Content Too Large", "15.5.14", "The request body is larger than the server accepts."),
-            _ => ("Bad Request", "15.5.1", "The request body could not be read to its end: its framing is broken or it is shorter than its Content-Length."),
+            // A body cut short by a closed connection also fails with 400, but then nobody is left to read this.
+            _ => ("Bad Request", "15.5.1", "The request body could not be read to its end: its chunked framing is broken."),
         };
         status = status is >= 400 and < 500 ? status : StatusCodes.Status400BadRequest;
         using var buffer = new MemoryStream();
