@@ -45,6 +45,12 @@ public static class AiFlowEventParser
             // Invalid UTF-8 surfaces as ArgumentException from some reader paths.
             throw new AiFlowParseException("The body is not valid UTF-8 JSON.", ex);
         }
+        catch (InvalidOperationException ex)
+        {
+            // The duplicate-key check unescapes every property name while parsing: a lone surrogate escape in a name
+            // ("\ud800") fails there, not in the reader (found by FuzzTests).
+            throw new AiFlowParseException("The body is not valid JSON (a property name holds an escape that is not valid UTF-16).", ex);
+        }
 
         using (document)
         {

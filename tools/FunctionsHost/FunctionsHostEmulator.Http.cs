@@ -21,6 +21,9 @@ public sealed partial class FunctionsHostEmulator
         "Transfer-Encoding", "Upgrade", "Expect", "Content-Length",
     };
 
+    /// <summary>The Functions host's request body limit (ScriptConstants.DefaultMaxRequestBodySize).</summary>
+    private const long MaxRequestBodyBytes = 100 * 1024 * 1024;
+
     private readonly List<(RouteTemplate Template, HostedFunction Function)> routes = [];
     private Uri? workerHttpBase;
     private HttpClient? workerHttp;
@@ -52,7 +55,10 @@ public sealed partial class FunctionsHostEmulator
         {
             kestrel.Listen(IPAddress.Loopback, options.Port, listen => listen.Protocols = HttpProtocols.Http1);
             kestrel.AddServerHeader = false;
-            kestrel.Limits.MaxRequestBodySize = null;
+            // The host's own limits (its Program.cs: 100 MB; Kestrel's default minimum body rate, 240 B/s after a 5 s
+            // grace period), spelled out: together with the idle timeout they bound how long a body may take.
+            kestrel.Limits.MaxRequestBodySize = MaxRequestBodyBytes;
+            kestrel.Limits.MinRequestBodyDataRate = new MinDataRate(bytesPerSecond: 240, gracePeriod: TimeSpan.FromSeconds(5));
         });
         frontApp = builder.Build();
         frontApp.Run(HandleAsync);
@@ -220,6 +226,16 @@ public sealed partial class FunctionsHostEmulator
             return;
         }
 
+        // The caller's body is read whole before the worker hears of the request. A body that cannot be read (broken
+        // chunk framing, stalled, cut short by the caller closing) is the caller's fault: a 4xx here where it can still be
+        // sent, and the worker never sees a request it could only half read. (The host streams the body; see README.)
+        var body = await ReadClientBodyAsync(context).ConfigureAwait(false);
+        if (body.FailureStatus is { } clientError)
+        {
+            await ClientBodyProblemAsync(context, clientError).ConfigureAwait(false);
+            return;
+        }
+
         var invocationId = Guid.NewGuid().ToString();
         var response = connection.ExpectInvocation(invocationId);
         if (response is null)
@@ -247,10 +263,12 @@ public sealed partial class FunctionsHostEmulator
         }
 
         var started = Stopwatch.GetTimestamp();
-        using var proxyStop = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted);
+        // Not linked to the caller's connection: with the body in hand the proxied request is whole, and one cut off
+        // before the worker had it would leave the worker waiting 15 s for it (then failing the invocation).
+        using var proxyStop = new CancellationTokenSource();
         // Both at once: the worker holds the proxied request until the invocation arrives, and the other way round.
         connection.Send(new StreamingMessage { InvocationRequest = request });
-        var proxied = ProxyAsync(context, invocationId, proxyStop.Token);
+        var proxied = ProxyAsync(context, body.Bytes, invocationId, proxyStop.Token);
 
         using var timeout = new CancellationTokenSource();
         if (app!.FunctionTimeout != Timeout.InfiniteTimeSpan)
@@ -343,19 +361,48 @@ public sealed partial class FunctionsHostEmulator
 
     private sealed record ProxiedResponse(int StatusCode, List<KeyValuePair<string, IEnumerable<string>>> Headers, byte[] Body);
 
-    private async Task<ProxiedResponse> ProxyAsync(HttpContext context, string invocationId, CancellationToken cancellationToken)
+    /// <summary>
+    /// The caller's body, or the status to answer when it cannot be read. An empty body keeps its Content-Type (the app
+    /// answers an empty JSON body differently from a missing type), so a request with either has a body.
+    /// </summary>
+    private async Task<ClientBody> ReadClientBodyAsync(HttpContext context)
+    {
+        var incoming = context.Request;
+        if (!(incoming.ContentLength > 0 || incoming.Headers.TransferEncoding.Count > 0 || incoming.Headers.ContentType.Count > 0))
+        {
+            return new ClientBody(null, null);
+        }
+
+        var stream = new ClientBodyStream(incoming.Body, options.RequestBodyIdleTimeout);
+        using var buffer = new MemoryStream(incoming.ContentLength is { } length and > 0 and < 1024 * 1024 ? (int)length : 4096);
+        try
+        {
+            await stream.CopyToAsync(buffer).ConfigureAwait(false);
+        }
+        catch (Exception) when (stream.FailureStatus is not null)
+        {
+            return new ClientBody(null, stream.FailureStatus);
+        }
+
+        // Chunked stays chunked on the way to the worker (no Content-Length), as the host's forwarder passes it on.
+        return new ClientBody(new ProxiedBody(buffer.ToArray(), Chunked: incoming.ContentLength is null), null);
+    }
+
+    private sealed record ProxiedBody(byte[] Bytes, bool Chunked);
+
+    private sealed record ClientBody(ProxiedBody? Bytes, int? FailureStatus);
+
+    private async Task<ProxiedResponse> ProxyAsync(HttpContext context, ProxiedBody? body, string invocationId, CancellationToken cancellationToken)
     {
         var incoming = context.Request;
         var target = new Uri(workerHttpBase!, incoming.Path.ToUriComponent() + incoming.QueryString.ToUriComponent());
-        // An empty body keeps its Content-Type (the app answers an empty JSON body differently from a missing type).
-        var hasBody = incoming.ContentLength > 0 || incoming.Headers.TransferEncoding.Count > 0 || incoming.Headers.ContentType.Count > 0;
         var delay = TimeSpan.FromMilliseconds(50);
         for (var attempt = 1; ; attempt++)
         {
             using var message = new HttpRequestMessage(new HttpMethod(incoming.Method), target);
-            if (hasBody)
+            if (body is not null)
             {
-                message.Content = new RequestBodyContent(incoming.Body, incoming.ContentLength);
+                message.Content = new RequestBodyContent(body);
             }
 
             foreach (var (name, values) in incoming.Headers)
@@ -397,26 +444,130 @@ public sealed partial class FunctionsHostEmulator
             using (response)
             {
                 // Buffered: the worker may finish the invocation only after its response is read.
-                var body = await response.Content.ReadAsByteArrayAsync(cancellationToken).ConfigureAwait(false);
+                var answer = await response.Content.ReadAsByteArrayAsync(cancellationToken).ConfigureAwait(false);
                 var headers = response.Headers.Concat(response.Content.Headers).ToList();
-                return new ProxiedResponse((int)response.StatusCode, headers, body);
+                return new ProxiedResponse((int)response.StatusCode, headers, answer);
             }
         }
     }
 
-    /// <summary>Streams the incoming body without taking ownership of it (a retry may need it again).</summary>
-    private sealed class RequestBodyContent(Stream body, long? length) : HttpContent
+    /// <summary>
+    /// A 4xx problem+json for a request whose body could not be read (Kestrel's status for the failure, 408 for a
+    /// stall), closing the connection: its framing can no longer be trusted. Nothing of the request is echoed.
+    /// </summary>
+    private static async Task ClientBodyProblemAsync(HttpContext context, int status)
+    {
+        if (context.RequestAborted.IsCancellationRequested || context.Response.HasStarted)
+        {
+            return; // the caller closed its side (Kestrel then cannot answer at all) or an answer is already under way
+        }
+
+        var (title, section, detail) = status switch
+        {
+            StatusCodes.Status408RequestTimeout => ("Request Timeout", "15.5.9", "The request body stopped arriving before it was complete."),
+            StatusCodes.Status413PayloadTooLarge => ("Content Too Large", "15.5.14", "The request body is larger than the server accepts."),
+            // A body cut short by a closed connection also fails with 400, but then nobody is left to read this.
+            _ => ("Bad Request", "15.5.1", "The request body could not be read to its end: its chunked framing is broken."),
+        };
+        status = status is >= 400 and < 500 ? status : StatusCodes.Status400BadRequest;
+        using var buffer = new MemoryStream();
+        using (var json = new Utf8JsonWriter(buffer))
+        {
+            json.WriteStartObject();
+            json.WriteString("type", "https://tools.ietf.org/html/rfc9110#section-" + section);
+            json.WriteString("title", title);
+            json.WriteNumber("status", status);
+            json.WriteString("detail", detail);
+            json.WriteEndObject();
+        }
+
+        context.Response.Clear();
+        context.Response.StatusCode = status;
+        context.Response.Headers.Connection = "close";
+        context.Response.ContentType = "application/problem+json";
+        context.Response.ContentLength = buffer.Length;
+        try
+        {
+            await context.Response.Body.WriteAsync(buffer.ToArray(), context.RequestAborted).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is IOException or OperationCanceledException)
+        {
+            // The caller went away meanwhile: nobody left to tell.
+        }
+    }
+
+    /// <summary>The caller's buffered body (a retry sends it again).</summary>
+    private sealed class RequestBodyContent(ProxiedBody body) : HttpContent
     {
         protected override Task SerializeToStreamAsync(Stream stream, TransportContext? context) =>
-            body.CopyToAsync(stream);
+            stream.WriteAsync(body.Bytes).AsTask();
 
         protected override Task SerializeToStreamAsync(Stream stream, TransportContext? context, CancellationToken cancellationToken) =>
-            body.CopyToAsync(stream, cancellationToken);
+            stream.WriteAsync(body.Bytes, cancellationToken).AsTask();
 
-        protected override bool TryComputeLength(out long computed)
+        protected override bool TryComputeLength(out long length)
         {
-            computed = length ?? 0;
-            return length is not null;
+            length = body.Bytes.Length;
+            return !body.Chunked;
         }
+    }
+
+    /// <summary>
+    /// The caller's request body, read with an idle timeout (a body that stops arriving is only told from a slow one
+    /// by waiting) and remembering why a read failed, so the front can answer the caller's fault as a 4xx.
+    /// </summary>
+    private sealed class ClientBodyStream(Stream inner, TimeSpan idleTimeout) : Stream
+    {
+        private int failureStatus;
+
+        /// <summary>The status for the caller when its body could not be read (Kestrel's, or 408 for a stall); else null.</summary>
+        public int? FailureStatus => Volatile.Read(ref failureStatus) is var status and > 0 ? status : null;
+
+        public override bool CanRead => true;
+
+        public override bool CanSeek => false;
+
+        public override bool CanWrite => false;
+
+        public override long Length => throw new NotSupportedException();
+
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+
+        public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            using var idle = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            idle.CancelAfter(idleTimeout);
+            try
+            {
+                return await inner.ReadAsync(buffer, idle.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (idle.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+            {
+                Volatile.Write(ref failureStatus, StatusCodes.Status408RequestTimeout);
+                throw new IOException($"No byte of the request body arrived for {idleTimeout.TotalSeconds:0.#} s.");
+            }
+            catch (Exception e) when (!cancellationToken.IsCancellationRequested)
+            {
+                // Kestrel's verdict on the framing (bad chunk size, a chunk or Content-Length cut short by a closed
+                // connection, too slow) or the caller's connection failing: either way the caller's fault.
+                Volatile.Write(ref failureStatus, (e as Microsoft.AspNetCore.Http.BadHttpRequestException)?.StatusCode ?? StatusCodes.Status400BadRequest);
+                throw;
+            }
+        }
+
+        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+            ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException("The request body is read asynchronously.");
+
+        public override void Flush()
+        {
+        }
+
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+        public override void SetLength(long value) => throw new NotSupportedException();
+
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
     }
 }

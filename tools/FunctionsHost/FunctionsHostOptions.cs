@@ -30,6 +30,13 @@ public sealed class FunctionsHostOptions
     /// <summary>Receives every output line (host lines, worker rpc_log lines, worker stdout/stderr).</summary>
     public Action<string>? Log { get; init; }
 
+    /// <summary>
+    /// How long the front waits for the next byte of a request body that is not complete yet (a Content-Length longer
+    /// than what is sent, a chunk cut short) before it answers 408: the only way to tell a stalled sender from a slow one.
+    /// Kestrel's own minimum body data rate (240 B/s after a 5 s grace period, as on the host) still applies on top.
+    /// </summary>
+    public TimeSpan RequestBodyIdleTimeout { get; init; } = TimeSpan.FromSeconds(2);
+
     /// <summary>Fire timer triggers on their schedule (and runOnStartup).</summary>
     public bool EnableTimers { get; init; } = true;
 }

@@ -33,7 +33,19 @@ public sealed partial class EventsFunction(CallHandler calls, IOptions<WebhookOp
             return Problems.TooLarge(limit);
         }
 
-        var body = await ReadBodyAsync(request, limit, cancellationToken).ConfigureAwait(false);
+        ReadOnlyMemory<byte>? body;
+        try
+        {
+            body = await ReadBodyAsync(request, limit, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is IOException or OperationCanceledException)
+        {
+            // The body never arrived whole (broken chunk framing, fewer bytes than its Content-Length, the connection
+            // closed or stalled): the sender's fault, not ours, so a 4xx and no log line; nothing has been parsed or
+            // stored. BadHttpRequestException is an IOException and carries the server's own status.
+            return UnreadableBody(ex, limit);
+        }
+
         if (body is null)
         {
             return Problems.TooLarge(limit);
@@ -97,6 +109,14 @@ public sealed partial class EventsFunction(CallHandler calls, IOptions<WebhookOp
         Microsoft.Net.Http.Headers.MediaTypeHeaderValue.TryParse(contentType, out var media) &&
         (media.MediaType.Equals("application/json", StringComparison.OrdinalIgnoreCase) || media.Suffix.Equals("json", StringComparison.OrdinalIgnoreCase)) &&
         (!media.Charset.HasValue || media.Charset.Equals("utf-8", StringComparison.OrdinalIgnoreCase));
+
+    private static Microsoft.AspNetCore.Http.HttpResults.ProblemHttpResult UnreadableBody(Exception ex, int limit) =>
+        (ex as BadHttpRequestException)?.StatusCode switch
+        {
+            StatusCodes.Status413PayloadTooLarge => Problems.TooLarge(limit),
+            StatusCodes.Status408RequestTimeout => Problems.BodyTimeout(),
+            _ => Problems.UnreadableBody(),
+        };
 
     /// <summary>Reads at most <paramref name="limit"/> bytes; null when the body is longer (chunked bodies have no length up front).</summary>
     private static async Task<ReadOnlyMemory<byte>?> ReadBodyAsync(HttpRequest request, int limit, CancellationToken cancellationToken)

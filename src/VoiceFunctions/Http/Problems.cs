@@ -21,6 +21,11 @@ public static class Problems
 
     public static ProblemHttpResult InvalidEvent(string detail) => Problem(StatusCodes.Status400BadRequest, "invalid-event", "Invalid event", detail);
 
+    /// <summary>The transport failed, not the JSON: the body ended early, its chunk framing was broken or the connection closed.</summary>
+    public static ProblemHttpResult UnreadableBody() => Problem(StatusCodes.Status400BadRequest, "unreadable-body", "Unreadable body", "The body could not be read to its end: its framing is broken, it is shorter than its Content-Length, or the connection closed.");
+
+    public static ProblemHttpResult BodyTimeout() => Problem(StatusCodes.Status408RequestTimeout, "body-timeout", "Body timed out", "The body stopped arriving before it was complete.");
+
     public static ProblemHttpResult InvalidSessionId() => Problem(StatusCodes.Status400BadRequest, "invalid-session-id", "Invalid session id", "The session id must be a UUID.");
 
     public static ProblemHttpResult InvalidPageLimit(int max) => Problem(StatusCodes.Status400BadRequest, "invalid-page-limit", "Invalid page limit", $"limit must be one whole number from 1 to {max}.");
