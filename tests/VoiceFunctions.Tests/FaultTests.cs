@@ -229,15 +229,7 @@ public sealed class FaultTests : IAsyncLifetime
         said.Add("stored");
         await calls.SayAsync(id, said[^1]);
 
-        // Both fail: storage is down, and the spool folder is gone, a file in its place (a failing disk).
-        await _storage.StopAsync();
-        Directory.Delete(spool, recursive: true);
-        await File.WriteAllTextAsync(spool, "not a folder");
-        for (var i = 0; i < 5; i++)
-        {
-            said.Add($"held {i}");
-            Assert.Empty(await TimedAsync(calls, Speak(id, said[^1])));
-        }
+        await SayWhileStorageAndDiskFailAsync(calls, id, spool, said, turns: 5);
 
         // The disk comes back first: the held steps move to it, in order; then storage, and the replay stores them.
         File.Delete(spool);
@@ -263,14 +255,7 @@ public sealed class FaultTests : IAsyncLifetime
         var id = CallClient.NewSessionId();
         var said = new List<string>();
         await calls.StartAsync(id);
-        await _storage.StopAsync();
-        Directory.Delete(spool, recursive: true);
-        await File.WriteAllTextAsync(spool, "not a folder");
-        for (var i = 0; i < 3; i++)
-        {
-            said.Add($"held {i}");
-            Assert.Empty(await TimedAsync(calls, Speak(id, said[^1])));
-        }
+        await SayWhileStorageAndDiskFailAsync(calls, id, spool, said, turns: 3);
 
         await _storage.StartAsync();
         var session = await calls.WaitForSessionAsync(id, s => s.GetProperty("turn_count").GetInt32() == said.Count, TimeSpan.FromSeconds(30));
@@ -315,6 +300,19 @@ public sealed class FaultTests : IAsyncLifetime
         var table = new Azure.Data.Tables.TableClient(_storage.ConnectionString, "VoiceSessions");
         Assert.Empty(await table.QueryAsync<Azure.Data.Tables.TableEntity>(e => e.PartitionKey == id).ToListAsync());
         await ProblemAssert.IsProblemAsync(await calls.GetSessionResponseAsync(id), 404, "urn:voicefunctions:problem:session-not-found");
+    }
+
+    /// <summary>Both fail: storage is down, and the spool folder is gone, a file in its place (a failing disk). Every turn is still answered in time.</summary>
+    private async Task SayWhileStorageAndDiskFailAsync(CallClient calls, string id, string spool, List<string> said, int turns)
+    {
+        await _storage.StopAsync();
+        Directory.Delete(spool, recursive: true);
+        await File.WriteAllTextAsync(spool, "not a folder");
+        for (var i = 0; i < turns; i++)
+        {
+            said.Add($"held {i}");
+            Assert.Empty(await TimedAsync(calls, Speak(id, said[^1])));
+        }
     }
 
     private static JsonObject Speak(string id, string text) => CallClient.Event("user_speak", id, fields: new JsonObject { ["text"] = text });

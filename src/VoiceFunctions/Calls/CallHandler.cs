@@ -556,7 +556,7 @@ public sealed partial class CallHandler(
             Session = next,
             Trace = step.Trace,
             ModeChanges = step.ModeChanges,
-            EventId = ticket?.EventId,
+            EventId = step.Trace.Count > 0 ? step.Trace[0].EventId : ticket?.EventId, // the writer id: a try that was stored after all is skipped at replay
             Id = spool.NewId(),
         };
 
