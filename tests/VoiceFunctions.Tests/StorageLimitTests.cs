@@ -34,7 +34,7 @@ public sealed class StorageLimitTests(Azurite azurite)
 
         Assert.True(StorageFailures.IsTransient(unreachable), unreachable.GetType().Name);
         Assert.False(StorageFailures.IsPermanent(unreachable));
-        Assert.True(CallHandler.IsStorageFailure(unreachable) && CallHandler.IsStorageFailure(refused));
+        Assert.True(StorageFailures.IsStorageFailure(unreachable) && StorageFailures.IsStorageFailure(refused));
     }
 
     [Fact]

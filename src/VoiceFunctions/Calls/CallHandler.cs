@@ -161,7 +161,7 @@ public sealed partial class CallHandler(
                 using var timeout = new CancellationTokenSource(_options.StorageOperationTimeout, time);
                 trace = await ConversationHistory.ReadAsync(store, sessionId, ask.CallerSeq, ask.Text, _chat.HistoryTurns, _chat.HistoryChars, timeout.Token).ConfigureAwait(false);
             }
-            catch (Exception ex) when (IsStorageFailure(ex))
+            catch (Exception ex) when (StorageFailures.IsStorageFailure(ex))
             {
                 var kind = ex.GetType().Name;
                 LogHistoryUnavailable(logger, sessionId, kind); // the turn alone is still answerable
@@ -308,18 +308,18 @@ public sealed partial class CallHandler(
         for (var attempt = 1; attempt <= MaxAttempts; attempt++)
         {
             await EnsureStateAsync(slot, sessionId, evt, optimisticStart: attempt == 1).ConfigureAwait(false);
-            if (attempted is not null && slot.StoredEventIds?.Contains(writeId) == true)
+            var stored = slot.StoredEventIds;
+            slot.StoredEventIds = null;
+            if (attempted is not null && stored?.Contains(writeId) == true)
             {
                 // The "conflict" was this step itself: an earlier try was stored although its answer timed out, and the
                 // retry met its own row. Deciding again would record the event twice.
-                slot.StoredEventIds = null;
                 LogOwnWrite(logger, sessionId, evt.LoggedType);
                 ticket?.Release();
                 telemetry.Recorded(evt, attempted, stored: true);
                 return attempted;
             }
 
-            slot.StoredEventIds = null;
             var step = WithEventId(decide(slot.State, time.GetUtcNow()), writeId);
             if (step.WritesNothing)
             {
@@ -374,7 +374,7 @@ public sealed partial class CallHandler(
                     return step;
                 }
             }
-            catch (Exception ex) when (IsStorageFailure(ex))
+            catch (Exception ex) when (StorageFailures.IsStorageFailure(ex))
             {
                 StorageFailed(ex, sessionId, evt.LoggedType);
                 Spool(slot, step, evt, ticket);
@@ -453,7 +453,7 @@ public sealed partial class CallHandler(
             slot.Loaded = false;
             return true;
         }
-        catch (Exception ex) when (IsStorageFailure(ex))
+        catch (Exception ex) when (StorageFailures.IsStorageFailure(ex))
         {
             StorageFailed(ex, sessionId, evt.LoggedType);
             CallMetrics.Quarantined.Add(1);
@@ -520,7 +520,7 @@ public sealed partial class CallHandler(
             slot.BaseKnown = true;
             slot.Loaded = true;
         }
-        catch (Exception ex) when (IsStorageFailure(ex))
+        catch (Exception ex) when (StorageFailures.IsStorageFailure(ex))
         {
             StorageFailed(ex, sessionId, evt.LoggedType);
             slot.State = null;
@@ -650,7 +650,6 @@ public sealed partial class CallHandler(
     /// </summary>
     public async Task<int> ReplaySpoolAsync(CancellationToken cancellationToken)
     {
-        await RecoverAnsweredEventsAsync().ConfigureAwait(false);
         if (!await CompleteErasuresAsync(cancellationToken).ConfigureAwait(false))
         {
             return 0;
@@ -695,7 +694,7 @@ public sealed partial class CallHandler(
                 slot.Loaded = false;
                 Interlocked.Exchange(ref _lastStorageFailure, 0);
             }
-            catch (Exception ex) when (IsStorageFailure(ex))
+            catch (Exception ex) when (StorageFailures.IsStorageFailure(ex))
             {
                 Interlocked.Exchange(ref _lastStorageFailure, time.GetTimestamp());
                 var error = ex.GetType().Name;
@@ -784,7 +783,7 @@ public sealed partial class CallHandler(
                 // Not an outage: the tombstone stays (the call reads as gone) and the other calls' replay goes on.
                 LogReplayRefused(logger, sessionId, StorageFailures.Reason(ex));
             }
-            catch (Exception ex) when (IsStorageFailure(ex))
+            catch (Exception ex) when (StorageFailures.IsStorageFailure(ex))
             {
                 Interlocked.Exchange(ref _lastStorageFailure, time.GetTimestamp());
                 return false;
@@ -867,7 +866,7 @@ public sealed partial class CallHandler(
                 timeout.CancelAfter(_options.StorageOperationTimeout * 3);
                 await store.DeleteAsync(sessionId, timeout.Token).ConfigureAwait(false);
             }
-            catch (Exception ex) when (kept && IsStorageFailure(ex))
+            catch (Exception ex) when (kept && StorageFailures.IsStorageFailure(ex))
             {
                 LogErasureKept(logger, sessionId, ex.GetType().Name);
                 return false;
@@ -947,7 +946,7 @@ public sealed partial class CallHandler(
                 SessionId = sessionId,
                 BaseKnown = latest?.BaseKnown ?? false,
                 Session = next,
-                Trace = [step.Trace[0] with { EventId = answered.EventId }, .. step.Trace.Skip(1)],
+                Trace = step.Trace,
                 ModeChanges = step.ModeChanges,
                 EventId = answered.EventId,
             });
@@ -970,8 +969,6 @@ public sealed partial class CallHandler(
         var error = ex.GetType().Name;
         LogStorageFailed(logger, sessionId, eventType, status, error);
     }
-
-    public static bool IsStorageFailure(Exception ex) => StorageFailures.IsStorageFailure(ex);
 
     private SessionSlot GetSlot(string sessionId)
     {

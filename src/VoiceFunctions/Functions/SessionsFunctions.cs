@@ -95,7 +95,7 @@ public sealed class SessionsFunctions(SessionStore store, CallHandler calls)
         {
             return await operation(SessionIds.Canonical(id)).ConfigureAwait(false);
         }
-        catch (Exception ex) when (CallHandler.IsStorageFailure(ex) && !cancellationToken.IsCancellationRequested)
+        catch (Exception ex) when (StorageFailures.IsStorageFailure(ex) && !cancellationToken.IsCancellationRequested)
         {
             return Problems.StorageUnavailable();
         }

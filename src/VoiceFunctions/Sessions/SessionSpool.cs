@@ -101,7 +101,7 @@ public sealed partial class SessionSpool
         CreateOwnerOnly(_root);
         foreach (var name in Directory.Exists(Path.Combine(_root, ErasedFolder)) ? Directory.EnumerateFiles(Path.Combine(_root, ErasedFolder)) : [])
         {
-            if (Path.GetFileName(name) is var id && SessionIds.IsValid(id) && SessionIds.Canonical(id) == id)
+            if (Path.GetFileName(name) is var id && IsSessionId(id))
             {
                 _erased[id] = 0;
             }
@@ -134,7 +134,7 @@ public sealed partial class SessionSpool
                 continue;
             }
 
-            if (!SessionIds.IsValid(name) || SessionIds.Canonical(name) != name)
+            if (!IsSessionId(name))
             {
                 // Not a folder this code makes: nothing in it may be replayed into any call.
                 foreach (var file in Directory.EnumerateFiles(folder))
@@ -228,6 +228,9 @@ public sealed partial class SessionSpool
         return null;
     }
 
+    /// <summary>A name this code gives a session's folder or tombstone: a session id in its canonical form.</summary>
+    private static bool IsSessionId(string name) => SessionIds.IsValid(name) && SessionIds.Canonical(name) == name;
+
     private static bool IsSpoolId(string id) =>
         id.Length == 26 && id[19] == '-' && id.AsSpan(0, 19).ContainsAnyExceptInRange('0', '9') is false && id.AsSpan(20).ContainsAnyExceptInRange('0', '9') is false;
 
@@ -294,8 +297,8 @@ public sealed partial class SessionSpool
                     continue;
                 }
 
-                if (answered.Version != SpooledStep.CurrentVersion || answered.SessionId != sessionId || !SessionIds.IsValid(sessionId) ||
-                    SessionIds.Canonical(sessionId) != sessionId || !IsSpoolId(Path.GetFileNameWithoutExtension(file)))
+                if (answered.Version != SpooledStep.CurrentVersion || answered.SessionId != sessionId || !IsSessionId(sessionId) ||
+                    !IsSpoolId(Path.GetFileNameWithoutExtension(file)))
                 {
                     Quarantine(file, "session id of folder and content differ, or unknown version");
                     continue;
@@ -379,7 +382,8 @@ public sealed partial class SessionSpool
         }
     }
 
-    private static void CreateOwnerOnly(string folder)
+    /// <summary>Creates the folder owner-only (the spool keeps transcripts), or tightens one that exists.</summary>
+    internal static void CreateOwnerOnly(string folder)
     {
         if (OperatingSystem.IsWindows())
         {

@@ -77,12 +77,42 @@ public sealed class SessionStore(TableClient table)
     /// <summary>The session row's counters plus the trace rows written after it (turns that did not rewrite it).</summary>
     private static SessionState WithTurnsAfterRow(SessionState state, IEnumerable<TraceEntry> trace)
     {
-        var newer = trace.Where(t => t.Seq > state.LastSeq).ToList();
-        return newer.Count == 0 ? state : state with
+        var counted = new TurnsAfterRow(state);
+        foreach (var row in trace)
         {
-            LastSeq = newer.Max(t => t.Seq),
-            TurnCount = state.TurnCount + newer.Count(t => t.Kind == TraceKinds.Caller),
-            StartCount = state.StartCount + newer.Count(t => t.Kind is TraceKinds.SessionStart or TraceKinds.SessionResumed),
+            counted.Add(row);
+        }
+
+        return counted.State;
+    }
+
+    /// <summary>
+    /// Counts trace rows written after the session row into its counters (a caller turn is one insert that leaves the
+    /// row as it was, see <see cref="CommitAsync"/>): the one rule for a load and for a read-back, which streams them.
+    /// </summary>
+    private sealed class TurnsAfterRow(SessionState row)
+    {
+        private long _lastSeq = row.LastSeq;
+        private int _turns;
+        private int _starts;
+
+        public void Add(TraceEntry trace)
+        {
+            if (trace.Seq <= row.LastSeq)
+            {
+                return;
+            }
+
+            _lastSeq = Math.Max(_lastSeq, trace.Seq);
+            _turns += trace.Kind == TraceKinds.Caller ? 1 : 0;
+            _starts += trace.Kind is TraceKinds.SessionStart or TraceKinds.SessionResumed ? 1 : 0;
+        }
+
+        public SessionState State => _lastSeq == row.LastSeq ? row : row with
+        {
+            LastSeq = _lastSeq,
+            TurnCount = row.TurnCount + _turns,
+            StartCount = row.StartCount + _starts,
         };
     }
 
@@ -335,20 +365,14 @@ public sealed class SessionStore(TableClient table)
             return null;
         }
 
-        // Turns written without rewriting the session row (see CommitAsync) are counted from their keys, streamed:
-        // only their Seq and Kind, and nothing of them is kept.
-        var lastSeq = state.LastSeq;
-        int turns = 0, starts = 0;
+        // Turns written without rewriting the session row are counted in, streamed: only their Seq and Kind, none kept.
+        var counted = new TurnsAfterRow(state);
         await foreach (var entity in table.QueryAsync<TableEntity>(TraceRange(sessionId, state.LastSeq, null), maxPerPage: 1000, select: ["Seq", "Kind"], cancellationToken: cancellationToken).ConfigureAwait(false))
         {
-            var row = SessionTable.ToTrace(entity);
-            lastSeq = Math.Max(lastSeq, row.Seq);
-            turns += row.Kind == TraceKinds.Caller ? 1 : 0;
-            starts += row.Kind is TraceKinds.SessionStart or TraceKinds.SessionResumed ? 1 : 0;
+            counted.Add(SessionTable.ToTrace(entity));
         }
 
-        state = state with { LastSeq = lastSeq, TurnCount = state.TurnCount + turns, StartCount = state.StartCount + starts };
-        return new SessionHead(state, [.. modes.OrderBy(m => m.Seq)]);
+        return new SessionHead(counted.State, [.. modes.OrderBy(m => m.Seq)]);
     }
 
     /// <summary>Whether the session row is stored (one point read of its key).</summary>

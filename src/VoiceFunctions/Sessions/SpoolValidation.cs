@@ -5,7 +5,8 @@ namespace VoiceFunctions.Sessions;
 /// <summary>
 /// Section <c>Spool</c> checked at start-up like every other setting: a spool that cannot take a step is found
 /// before the first call needs it (during a storage outage), and reported as a setting to fix, not a stack trace.
-/// The folder is created (owner-only, as the spool keeps transcripts) and a probe file written and deleted.
+/// The folder is created (owner-only, as the spool keeps transcripts: <see cref="SessionSpool.CreateOwnerOnly"/>) and a
+/// probe file written and deleted.
 /// </summary>
 public sealed class SpoolValidation : IValidateOptions<SpoolOptions>
 {
@@ -65,15 +66,7 @@ public sealed class SpoolValidation : IValidateOptions<SpoolOptions>
         var probe = Path.Combine(full, $".probe-{Guid.NewGuid():N}");
         try
         {
-            if (OperatingSystem.IsWindows())
-            {
-                Directory.CreateDirectory(full);
-            }
-            else
-            {
-                // Owner-only when this creates it: the spool holds transcripts, and a folder that already exists keeps its mode.
-                Directory.CreateDirectory(full, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
-            }
+            SessionSpool.CreateOwnerOnly(full);
 
             using (new FileStream(probe, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1, FileOptions.DeleteOnClose))
             {
