@@ -29,9 +29,16 @@ public sealed class PackedLibrary : IAsyncLifetime
         // The same sources built again elsewhere, for the determinism check.
         await Dotnet.RunAsync(Folder, "pack", project, "-c", "Release", "-o", Path.Combine(Folder, "feed-again"), "--artifacts-path", Path.Combine(Folder, "artifacts-again"), "-p:ContinuousIntegrationBuild=true");
         Rebuilt = Path.Combine(Folder, "feed-again", Path.GetFileName(Nupkg));
+
+        // And as a user packs it: no CI properties (what the package ships must not depend on them).
+        await Dotnet.RunAsync(Folder, "pack", project, "-c", "Release", "-o", Path.Combine(Folder, "feed-plain"), "--artifacts-path", Path.Combine(Folder, "artifacts-plain"));
+        Plain = Path.Combine(Folder, "feed-plain", Path.GetFileName(Nupkg));
     }
 
     public string Rebuilt { get; private set; } = string.Empty;
+
+    /// <summary>The package from a plain <c>dotnet pack</c>, without <c>ContinuousIntegrationBuild</c>.</summary>
+    public string Plain { get; private set; } = string.Empty;
 
     public ValueTask DisposeAsync()
     {
@@ -58,6 +65,18 @@ public sealed class PackageTests(PackedLibrary package) : IClassFixture<PackedLi
     {
         Assert.Matches(@"^\d+\.\d+\.\d+", package.Version);
         Assert.True(File.Exists(Path.ChangeExtension(package.Nupkg, ".snupkg")), "no .snupkg next to the .nupkg");
+    }
+
+    [Fact]
+    public void A_plain_pack_ships_the_library_and_its_xml_docs()
+    {
+        using var zip = ZipFile.OpenRead(package.Plain);
+        var files = zip.Entries.Select(e => e.FullName).ToList();
+        Assert.Contains("lib/net10.0/VoiceFunctions.AiFlow.dll", files);
+        Assert.Contains("lib/net10.0/VoiceFunctions.AiFlow.xml", files); // issue 23, item 8: it was CI-only
+        using var docs = zip.GetEntry("lib/net10.0/VoiceFunctions.AiFlow.xml")!.Open();
+        var members = XDocument.Load(docs).Root!.Element("members")!.Elements("member").Select(m => (string?)m.Attribute("name")).ToList();
+        Assert.Contains("T:VoiceFunctions.AiFlow.AiFlowEventParser", members);
     }
 
     [Fact]
