@@ -3,7 +3,8 @@
 # session_start -> user_speak x3 -> assistant_speak -> user_speak ("human": escalation) -> assistant_speech_ended (the transfer) -> session_end,
 # then reads the call back. Needs curl.
 #   ./scripts/sample-call.sh [BASE_URL]          default http://localhost:7071
-# Optional: AIFLOW_API_TOKEN (sent as X-API-TOKEN), FUNCTION_KEY (sent as ?code= for the Functions host).
+# Optional: AIFLOW_API_TOKEN (sent as X-API-TOKEN), FUNCTION_KEY (sent as ?code= with each event), MASTER_KEY (the admin
+# key, sent as ?code= to read the call back: the function key cannot read calls).
 set -euo pipefail
 base="${1:-http://localhost:7071}"
 id="$(cat /proc/sys/kernel/random/uuid 2>/dev/null || uuidgen)"
@@ -28,5 +29,6 @@ send "{\"type\":\"session_end\",\"session\":$session}"
 
 # A call this short is one page; a longer one carries "next": GET …?continuation=<next> for the rows after it (README).
 echo "> GET /api/sessions/$id"
-curl -sS "${headers[@]}" "$base/api/sessions/$id$query"
+read_query=""; [ -n "${MASTER_KEY:-}" ] && read_query="?code=${MASTER_KEY}"
+curl -sS "${headers[@]}" "$base/api/sessions/$id$read_query"
 echo

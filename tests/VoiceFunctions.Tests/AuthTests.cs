@@ -53,7 +53,7 @@ public sealed class AuthTests(Azurite azurite) : IAsyncDisposable
     }
 
     [Fact]
-    public async Task With_host_keys_on_events_need_the_function_key_and_erasure_the_admin_key()
+    public async Task With_host_keys_on_events_need_the_function_key_and_reading_or_erasing_a_call_the_admin_key()
     {
         await using var app = new WebhookApp(azurite) { EnforceKeys = true };
         await app.StartAsync();
@@ -73,17 +73,22 @@ public sealed class AuthTests(Azurite azurite) : IAsyncDisposable
         using var viaHeader = await withFunctionKey.PostAsync(new Uri("/api/events", UriKind.Relative), Json(CallClient.Event("user_speak", id, fields: new() { ["text"] = "hello" })));
         Assert.Equal(HttpStatusCode.OK, viaCode.StatusCode);
         Assert.Equal(HttpStatusCode.NoContent, viaHeader.StatusCode);
-        using var read = await withFunctionKey.GetAsync(new Uri($"/api/sessions/{id}", UriKind.Relative));
+        // The webhook's credentials (function key + token, both in sipgate's dashboard) cannot read a transcript.
+        using var readWithFunctionKey = await withFunctionKey.GetAsync(new Uri($"/api/sessions/{id}", UriKind.Relative));
+        Assert.Equal(HttpStatusCode.Unauthorized, readWithFunctionKey.StatusCode);
+        Assert.DoesNotContain("hello", await readWithFunctionKey.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        using var read = await withMasterKey.GetAsync(new Uri($"/api/sessions/{id}", UriKind.Relative));
         Assert.Equal(HttpStatusCode.OK, read.StatusCode);
+        Assert.Contains("hello", await read.Content.ReadAsStringAsync(), StringComparison.Ordinal);
 
         using var eraseWithFunctionKey = await withFunctionKey.DeleteAsync(new Uri($"/api/sessions/{id}", UriKind.Relative));
         Assert.Equal(HttpStatusCode.Unauthorized, eraseWithFunctionKey.StatusCode);
-        using var stillThere = await withFunctionKey.GetAsync(new Uri($"/api/sessions/{id}", UriKind.Relative));
+        using var stillThere = await withMasterKey.GetAsync(new Uri($"/api/sessions/{id}", UriKind.Relative));
         Assert.Equal(HttpStatusCode.OK, stillThere.StatusCode);
 
         using var eraseWithMasterKey = await withMasterKey.DeleteAsync(new Uri($"/api/sessions/{id}", UriKind.Relative));
         Assert.Equal(HttpStatusCode.NoContent, eraseWithMasterKey.StatusCode);
-        using var gone = await withFunctionKey.GetAsync(new Uri($"/api/sessions/{id}", UriKind.Relative));
+        using var gone = await withMasterKey.GetAsync(new Uri($"/api/sessions/{id}", UriKind.Relative));
         Assert.Equal(HttpStatusCode.NotFound, gone.StatusCode);
     }
 

@@ -39,7 +39,7 @@ public sealed class PublishedAppTests(Azurite azurite)
 
         Assert.Equal(["RetentionPurge", "erase", "events", "sessions"], functions.Keys.Order(StringComparer.Ordinal));
         Assert.Equal(("httpTrigger", "Function", "events", "post"), Http(functions["events"]));
-        Assert.Equal(("httpTrigger", "Function", "sessions/{id}", "get"), Http(functions["sessions"]));
+        Assert.Equal(("httpTrigger", "Admin", "sessions/{id}", "get"), Http(functions["sessions"])); // the webhook's key cannot read calls
         Assert.Equal(("httpTrigger", "Admin", "sessions/{id}", "delete"), Http(functions["erase"]));
         Assert.Equal("timerTrigger", functions["RetentionPurge"].GetProperty("type").GetString());
         Assert.Equal("%RetentionSchedule%", functions["RetentionPurge"].GetProperty("schedule").GetString());

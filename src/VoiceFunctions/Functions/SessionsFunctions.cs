@@ -7,8 +7,9 @@ using VoiceFunctions.Sessions;
 namespace VoiceFunctions.Functions;
 
 /// <summary>
-/// The operator's endpoints on <c>api/sessions/{id}</c>: read a call back (function key) and erase it (admin key:
-/// erasure is irreversible, so the key that can read a call cannot delete it).
+/// The operator's endpoints on <c>api/sessions/{id}</c>: read a call back and erase it, both with the admin (master) key.
+/// The webhook's own credentials (a function key and the API token, both kept in sipgate's dashboard) must not read
+/// transcripts: whoever holds them can only send events (issue 23, item 5).
 /// </summary>
 public sealed class SessionsFunctions(SessionStore store, CallHandler calls)
 {
@@ -22,7 +23,7 @@ public sealed class SessionsFunctions(SessionStore store, CallHandler calls)
     /// </summary>
     [Function(ReadName)]
     public Task<IResult> ReadAsync(
-        [HttpTrigger(AuthorizationLevel.Function, "get", Route = Route)] HttpRequest request,
+        [HttpTrigger(AuthorizationLevel.Admin, "get", Route = Route)] HttpRequest request,
         string id,
         CancellationToken cancellationToken) =>
         ForSessionAsync(id, async sessionId =>
