@@ -43,6 +43,25 @@ public class FirstDeploymentTests
         Assert.Equal(4096, (int?)scale["instanceMemoryMB"]);
     }
 
+    [Fact]
+    public void Maximum_instance_count_may_be_as_low_as_one()
+    {
+        // Flex accepts 1-1000 now (issue 20's review); 40 was the old floor.
+        Assert.Equal(1, (int?)Main["parameters"]!["maximumInstanceCount"]!["minValue"]);
+        var module = Main["resources"]!["functionApp"]!["properties"]!["template"]!["parameters"]!["maximumInstanceCount"]!;
+        Assert.Equal(1, (int?)module["minValue"]);
+    }
+
+    [Fact]
+    public void Log_search_alert_rules_use_the_ga_api_version()
+    {
+        // Preview API versions can change or go away: scheduledQueryRules was on 2023-03-15-preview, 2023-12-01 is GA.
+        // (diagnosticSettings stays on 2021-05-01-preview: the resource type has no GA version.)
+        var rules = Infra.HardenedSnapshot.OfType("Microsoft.Insights/scheduledQueryRules").ToArray();
+        Assert.NotEmpty(rules);
+        Assert.All(rules, r => Assert.Equal("2023-12-01", (string?)r["apiVersion"]));
+    }
+
     public static TheoryData<int> ContainerNameIndexes => new(Enumerable.Range(0, InfraArtifacts.ContainerNameInputs.Length));
 
     [Theory]
