@@ -45,15 +45,15 @@ param alwaysReadyHttpInstances int = 1
 ])
 param instanceMemoryMB int = 2048
 
-@description('Upper bound on scale-out (Flex accepts 40-1000).')
-@minValue(40)
+@description('Upper bound on scale-out (Flex accepts 1-1000; docs/infra.md).')
+@minValue(1)
 @maxValue(1000)
 param maximumInstanceCount int = 100
 
 @description('Private networking: VNet integration (subnet delegated to Microsoft.App/environments), private endpoints + DNS zones for storage blob/table and Key Vault, public network access off on both.')
 param vnetEnabled bool = false
 
-@description('Zone-redundant Flex plan and ZRS storage (only in regions where Flex offers availability zones; the platform then keeps at least 2 always-ready instances). Cannot be toggled on an existing storage account by redeploying.')
+@description('Zone-redundant Flex plan and ZRS storage (only in regions where Flex offers availability zones; the platform then keeps at least 2 always-ready instances in every scaling group: the http group and the RetentionPurge timer\'s own, so at least 4 billed instances; docs/infra.md). Cannot be toggled on an existing storage account by redeploying.')
 param zoneRedundant bool = false
 
 @description('Key Vault purge protection; recommended true for production. Irreversible once deployed.')
@@ -76,7 +76,7 @@ param answerP95ThresholdMs int = 800
 @description('Alert when no call started during an hour of business time (Mon-Fri 09-17 Europe/Berlin, docs/kql/alert-no-calls-business-hours.kql).')
 param noCallsAlertEnabled bool = false
 
-@description('Optional object id of the deploying user to grant the storage data roles and Cognitive Services OpenAI User on the created model account (local runs against the cloud resources). Empty = none.')
+@description('Optional object id of the deploying user to grant the storage data roles, Monitoring Metrics Publisher on App Insights and Cognitive Services OpenAI User on the created model account (local runs against the cloud resources). Empty = none.')
 param developerPrincipalId string = ''
 
 @description('Type of developerPrincipalId.')
@@ -87,17 +87,29 @@ param developerPrincipalId string = ''
 ])
 param developerPrincipalType string = 'User'
 
+@description('false = no chat model at all: no account, no model deployment, no ChatModel__ settings (every persona voice-to-voice; a pipeline persona then stops the worker at start-up).')
+param chatModelEnabled bool = true
+
 @description('Endpoint of an existing Azure OpenAI resource (https://<name>.openai.azure.com/). Empty = this deployment creates an account and a model deployment. With an existing one, grant the app\'s identity "Cognitive Services OpenAI User" on it yourself (docs/deploy.md).')
 param openAiEndpoint string = ''
 
 @description('Deployment the app calls (ChatModel__Deployment): created with the account, or the name of one on the existing resource.')
 param openAiDeploymentName string = 'chat'
 
-@description('Model of the created deployment.')
-param openAiModelName string = 'gpt-4o-mini'
+@description('Model of the created deployment: GA and open to new customers in the region (docs/infra.md, "Choosing the model").')
+param openAiModelName string = 'gpt-5.2'
 
 @description('Model version of the created deployment.')
-param openAiModelVersion string = '2024-07-18'
+param openAiModelVersion string = '2025-12-11'
+
+@description('How the app asks the model (ChatModel__Family): Reasoning (gpt-5 family, o-series), Classic (gpt-4o, gpt-4.1) or Auto (learned from the first refusal). Empty = Reasoning for the created deployment (the default model is one), Auto for an existing endpoint.')
+@allowed([
+  ''
+  'Auto'
+  'Classic'
+  'Reasoning'
+])
+param chatModelFamily string = ''
 
 @description('SKU of the created deployment (GlobalStandard, Standard, ...).')
 param openAiDeploymentSku string = 'GlobalStandard'
@@ -137,7 +149,7 @@ var storageAccountName = '${abbrs.storageStorageAccounts}${resourceToken}'
 var applicationInsightsName = '${abbrs.insightsComponents}${resourceToken}'
 var keyVaultName = '${abbrs.keyVaultVaults}${resourceToken}'
 var appName = !empty(functionAppName) ? functionAppName : '${abbrs.webSitesFunctions}voice-${resourceToken}'
-var createOpenAi = empty(openAiEndpoint)
+var createOpenAi = chatModelEnabled && empty(openAiEndpoint)
 var openAiAccountName = '${abbrs.cognitiveServicesAccounts}voice-${resourceToken}'
 // Flex needs its own package container; any app name yields a valid container name (naming.bicep).
 var deploymentContainerName = containerNameFor(appName, resourceToken)
@@ -234,14 +246,16 @@ module openAi 'modules/openai.bicep' = if (createOpenAi) {
 module rbac 'modules/rbac.bicep' = {
   name: 'rbac'
   params: {
-    // Names are computed here rather than taken from module outputs so what-if can predict the assignments.
+    // Scope names are computed here rather than taken from module outputs (what-if can resolve the scopes).
     storageAccountName: storageAccountName
     applicationInsightsName: applicationInsightsName
     keyVaultName: keyVaultName
+    // Seeds the assignment names (a recreated identity gets new ones: RoleAssignmentUpdateNotPermitted otherwise); what-if
+    // then cannot predict those names before the identity exists, which docs/infra.md accepts.
+    #disable-next-line what-if-short-circuiting
     appPrincipalId: identity.properties.principalId
-    appIdentityResourceId: identity.id
+    #disable-next-line what-if-short-circuiting
     alertPrincipalId: alertIdentity.properties.principalId
-    alertIdentityResourceId: alertIdentity.id
     developerPrincipalId: developerPrincipalId
     developerPrincipalType: developerPrincipalType
     openAiAccountName: createOpenAi ? openAiAccountName : ''
@@ -283,8 +297,10 @@ module functionApp 'modules/functionapp.bicep' = {
     logAnalyticsWorkspaceId: monitoring.outputs.logAnalyticsWorkspaceId
     personaSettings: personaSettings
     extraAppSettings: extraAppSettings
-    chatModelEndpoint: createOpenAi ? openAi!.outputs.endpoint : openAiEndpoint
+    chatModelEnabled: chatModelEnabled
+    chatModelEndpoint: !chatModelEnabled ? '' : createOpenAi ? openAi!.outputs.endpoint : openAiEndpoint
     chatModelDeployment: createOpenAi ? openAi!.outputs.deploymentName : openAiDeploymentName
+    chatModelFamily: !empty(chatModelFamily) ? chatModelFamily : createOpenAi ? 'Reasoning' : 'Auto'
   }
   // The host starts as soon as the site exists: its storage, Key Vault and telemetry roles must be in place first.
   dependsOn: [
@@ -331,4 +347,4 @@ output defaultHostName string = functionApp.outputs.defaultHostName
 output webhookUrl string = 'https://${functionApp.outputs.defaultHostName}/api/events'
 output keyVaultName string = keyVault.outputs.keyVaultName
 output storageAccountName string = storage.outputs.storageAccountName
-output chatModelEndpoint string = createOpenAi ? openAi!.outputs.endpoint : openAiEndpoint
+output chatModelEndpoint string = !chatModelEnabled ? '' : createOpenAi ? openAi!.outputs.endpoint : openAiEndpoint

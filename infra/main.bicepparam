@@ -52,10 +52,16 @@ param developerPrincipalId = readEnvironmentVariable('VOICEFUNCTIONS_DEVELOPER_P
 // The pipeline's chat model (personas with voiceToVoice: false answer through it; docs/deploy.md). Empty endpoint =
 // create an Azure OpenAI account (Entra ID only) with this model deployment; otherwise the existing resource's
 // endpoint and deployment name are used and no account is created.
+// false = no chat model (voice-to-voice personas only): nothing is created and no ChatModel__ setting is written.
+param chatModelEnabled = bool(readEnvironmentVariable('VOICEFUNCTIONS_CHAT_MODEL', 'true'))
 param openAiEndpoint = readEnvironmentVariable('VOICEFUNCTIONS_OPENAI_ENDPOINT', '')
 param openAiDeploymentName = 'chat'
-param openAiModelName = 'gpt-4o-mini'
-param openAiModelVersion = '2024-07-18'
+// A GA model open to new customers today (2026-12): gpt-5.2 2025-12-11, a reasoning model. Check before deploying
+// (docs/infra.md, "Choosing the model"): az cognitiveservices model list -l <region>.
+param openAiModelName = 'gpt-5.2'
+param openAiModelVersion = '2025-12-11'
+// Empty = Reasoning for the created deployment, Auto (learned on the first turn) for an existing endpoint.
+param chatModelFamily = ''
 param openAiDeploymentSku = 'GlobalStandard'
 param openAiCapacity = 30
 // Empty = the resource group's region.

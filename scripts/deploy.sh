@@ -4,16 +4,18 @@
 #
 # Usage:
 #   scripts/deploy.sh --resource-group <rg> [--deployment-name main]   # app name from the Bicep outputs
-#   scripts/deploy.sh <function-app-name>
+#   scripts/deploy.sh <function-app-name> [--resource-group <rg>]
 #   scripts/deploy.sh --resource-group <rg> --zip                      # alternative: zip deploy (az only)
+#   --skip-first-start: do not wait for the Key Vault reference and restart (scripts/first-start.sh)
 #
-# Default: Core Tools builds and publishes from the project folder (src/VoiceFunctions), where it can read the
-# target framework (net10.0) that Flex checks against functionAppConfig.runtime. --zip: `dotnet publish`, zip
-# the publish folder, `az functionapp deployment source config-zip` (one deploy to /api/publish on Flex).
+# Both ways ship the build docs/benchmarks.md measures: `dotnet publish -c Release -r linux-x64` (ReadyToRun).
+# Default: publish into src/VoiceFunctions/bin/publish, then Core Tools uploads that folder (--no-build); from
+# there it still finds VoiceFunctions.csproj upwards and reads net10.0, which Flex checks (docs/infra.md,
+# "Publishing"). --zip: zip the publish folder, `az functionapp deployment source config-zip` (/api/publish on Flex).
 set -euo pipefail
 
 usage() {
-  sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'
   exit "${1:-2}"
 }
 
@@ -21,11 +23,13 @@ app=""
 resource_group=""
 deployment_name="main"
 mode="func"
+first_start=true
 while [[ $# -gt 0 ]]; do
   case "$1" in
     -g|--resource-group) resource_group="${2:?missing value for $1}"; shift 2 ;;
     -d|--deployment-name) deployment_name="${2:?missing value for $1}"; shift 2 ;;
     --zip) mode="zip"; shift ;;
+    --skip-first-start) first_start=false; shift ;;
     -h|--help) usage 0 ;;
     -*) echo "unknown option: $1" >&2; usage ;;
     *) app="$1"; shift ;;
@@ -59,26 +63,41 @@ if ! grep -q 'Microsoft.Azure.Functions.Worker' "$project_dir/VoiceFunctions.csp
   exit 1
 fi
 
+# The deployed build is the measured one: ReadyToRun for linux-x64 (the csproj turns it on whenever a runtime is
+# given), framework-dependent (Flex provides .NET 10).
+publish() {
+  local out="$1"
+  # Start clean so files deleted from the project never linger in the package.
+  rm -rf "$out"
+  dotnet publish "$project_dir" -c Release -r linux-x64 --self-contained false -o "$out"
+  # The host needs these at the package root to start the isolated worker and index its functions.
+  for f in host.json functions.metadata worker.config.json; do
+    [[ -f "$out/$f" ]] || { echo "error: $out/$f is missing; is src/VoiceFunctions an isolated worker project?" >&2; exit 1; }
+  done
+}
+
 if [[ "$mode" == "func" ]]; then
-  # From the project folder Core Tools finds VoiceFunctions.csproj, detects net10.0, runs
-  # `dotnet build --configuration release --output bin/publish` and publishes that folder. Publishing a
-  # project-less publish folder with --no-build fails on Flex: no target framework can be detected
-  # (Azure/azure-functions-core-tools#4794). --dotnet-isolated sets the worker runtime without local.settings.json.
-  cd "$project_dir"
-  func azure functionapp publish "$app" --dotnet-isolated
+  # Core Tools (PublishFunctionAppAction): the app root is the first folder upwards holding host.json (bin/publish),
+  # the project file is searched from there upwards (src/VoiceFunctions/VoiceFunctions.csproj, so net10.0 is
+  # detected for Flex), and --no-build uploads the app root as it is. A publish folder outside the project tree
+  # would have no project above it (Azure/azure-functions-core-tools#4794).
+  publish "$project_dir/bin/publish"
+  cd "$project_dir/bin/publish"
+  func azure functionapp publish "$app" --dotnet-isolated --no-build
+  cd "$repo_root"
 else
   publish_dir="$repo_root/artifacts/publish"
   package="$repo_root/artifacts/voicefunctions.zip"
-  # Start clean so files deleted from the project never linger in the package.
-  rm -rf "$publish_dir" "$package"
-  dotnet publish "$project_dir" -c Release -o "$publish_dir"
-  # The host needs these at the package root to start the isolated worker and index its functions.
-  for f in host.json functions.metadata worker.config.json; do
-    [[ -f "$publish_dir/$f" ]] || { echo "error: $publish_dir/$f is missing; is src/VoiceFunctions an isolated worker project?" >&2; exit 1; }
-  done
+  rm -f "$package"
+  publish "$publish_dir"
   (cd "$publish_dir" && zip -q -r "$package" .)
   # On a Flex app az posts the zip to the one-deploy endpoint (/api/publish) with an Entra token.
   az functionapp deployment source config-zip -g "$resource_group" -n "$app" --src "$package"
+fi
+
+if [[ "$first_start" == true && -n "$resource_group" ]]; then
+  # A first deployment's Key Vault role may not have propagated when the host first read the reference.
+  "$repo_root/scripts/first-start.sh" --resource-group "$resource_group" --app "$app"
 fi
 
 rg="${resource_group:-<resource-group>}"

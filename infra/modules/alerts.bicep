@@ -128,7 +128,7 @@ var rules = [
   }
 ]
 
-resource alertRules 'Microsoft.Insights/scheduledQueryRules@2023-03-15-preview' = [
+resource alertRules 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = [
   for r in rules: {
     name: '${rulePrefix}${r.name}'
     location: location

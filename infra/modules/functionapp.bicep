@@ -56,7 +56,7 @@ param alwaysReadyHttpInstances int
 param instanceMemoryMB int
 
 @description('Maximum scale-out instance count.')
-@minValue(40)
+@minValue(1)
 @maxValue(1000)
 param maximumInstanceCount int
 
@@ -69,8 +69,14 @@ param virtualNetworkSubnetId string
 @description('Log Analytics workspace receiving FunctionAppLogs.')
 param logAnalyticsWorkspaceId string
 
+@description('false = no chat model (voice-to-voice personas only): no ChatModel__ setting is written.')
+param chatModelEnabled bool = true
+
 @description('Azure OpenAI endpoint of the pipeline\'s chat model (ChatModel__Endpoint).')
 param chatModelEndpoint string
+
+@description('How the app asks the model (ChatModel__Family): Auto, Classic or Reasoning (main.bicep checks the value).')
+param chatModelFamily string = 'Auto'
 
 @description('Model deployment the pipeline calls (ChatModel__Deployment).')
 param chatModelDeployment string
@@ -186,20 +192,25 @@ var ownedSettings = {
   // The secret stays in Key Vault; the worker sees the resolved value as configuration (and refuses to start
   // while the value still reads "@Microsoft.KeyVault(", i.e. the reference did not resolve: docs/deploy.md).
   AiFlow__ApiToken: '@Microsoft.KeyVault(SecretUri=${apiTokenReferenceUri})'
-  // The pipeline's chat model with the same identity (Entra ID token; no key exists: the account has local auth off).
-  ChatModel__Endpoint: chatModelEndpoint
-  ChatModel__Deployment: chatModelDeployment
-  ChatModel__ClientId: identityClientId
   // Telemetry with Entra auth (App Insights local auth is disabled).
   APPLICATIONINSIGHTS_CONNECTION_STRING: applicationInsightsConnectionString
   APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identityClientId};Authorization=AAD'
+}
+
+// The pipeline's chat model with the same identity (Entra ID token; no key exists: the account has local auth off).
+// None without a model: a pipeline persona then stops the worker at start-up with the ChatModel:Endpoint error.
+var chatModelSettings = !chatModelEnabled ? {} : {
+  ChatModel__Endpoint: chatModelEndpoint
+  ChatModel__Deployment: chatModelDeployment
+  ChatModel__ClientId: identityClientId
+  ChatModel__Family: chatModelFamily
 }
 
 // Separate resource so settings can be computed from other modules' outputs; it replaces the whole set.
 resource appSettings 'Microsoft.Web/sites/config@2024-11-01' = {
   parent: functionApp
   name: 'appsettings'
-  properties: union(extraAppSettings, personaSettings, ownedSettings)
+  properties: union(extraAppSettings, personaSettings, chatModelSettings, ownedSettings)
 }
 
 resource appLogs 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {

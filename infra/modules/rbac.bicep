@@ -1,5 +1,8 @@
-// Every role assignment of the deployment lives here. Names are guid(scope, principal, role), so
-// re-deploying is idempotent and never creates duplicate assignments.
+// Every role assignment of the deployment lives here. Names are guid(scope, principal id, role), as
+// Azure-Samples/functions-quickstart-dotnet-azd infra/app/rbac.bicep (fe74255) seeds them: re-deploying is idempotent,
+// and an identity deleted and created again (new principal id, same resource id) gets new names instead of failing
+// with RoleAssignmentUpdateNotPermitted on the old ones. The price: the names depend on a runtime value, so what-if
+// cannot predict them before the identity exists (docs/infra.md).
 
 @description('Storage account the host, the deployment package and the session table live in.')
 param storageAccountName string
@@ -13,14 +16,10 @@ param keyVaultName string
 @description('principalId (object id) of the function app\'s user-assigned identity.')
 param appPrincipalId string
 
-@description('Resource id of that identity; known before deployment, so it seeds the role assignment names.')
-param appIdentityResourceId string
 
 @description('principalId of the identity the log search alert rules query with.')
 param alertPrincipalId string
 
-@description('Resource id of that identity (seeds the role assignment name).')
-param alertIdentityResourceId string
 
 @description('Optional object id of a user/group/service principal (e.g. the deploying developer) that gets the same storage data roles and Cognitive Services OpenAI User on the created account for local runs with DefaultAzureCredential. Empty = none.')
 param developerPrincipalId string = ''
@@ -78,7 +77,7 @@ var storageRoles = [
 resource appStorageRoles 'Microsoft.Authorization/roleAssignments@2022-04-01' = [
   for roleId in storageRoles: {
     scope: storage
-    name: guid(storage.id, appIdentityResourceId, roleId)
+    name: guid(storage.id, appPrincipalId, roleId)
     properties: {
       roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roleId)
       principalId: appPrincipalId
@@ -89,7 +88,7 @@ resource appStorageRoles 'Microsoft.Authorization/roleAssignments@2022-04-01' = 
 
 resource appMetricsPublisher 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   scope: applicationInsights
-  name: guid(applicationInsights.id, appIdentityResourceId, roles.monitoringMetricsPublisher)
+  name: guid(applicationInsights.id, appPrincipalId, roles.monitoringMetricsPublisher)
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.monitoringMetricsPublisher)
     principalId: appPrincipalId
@@ -99,7 +98,7 @@ resource appMetricsPublisher 'Microsoft.Authorization/roleAssignments@2022-04-01
 
 resource appSecretsUser 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   scope: vault
-  name: guid(vault.id, appIdentityResourceId, roles.keyVaultSecretsUser)
+  name: guid(vault.id, appPrincipalId, roles.keyVaultSecretsUser)
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.keyVaultSecretsUser)
     principalId: appPrincipalId
@@ -109,7 +108,7 @@ resource appSecretsUser 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
 
 resource appOpenAiUser 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!empty(openAiAccountName)) {
   scope: openAiAccount
-  name: guid(openAiAccount.id, appIdentityResourceId, roles.cognitiveServicesOpenAiUser)
+  name: guid(openAiAccount.id, appPrincipalId, roles.cognitiveServicesOpenAiUser)
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.cognitiveServicesOpenAiUser)
     principalId: appPrincipalId
@@ -117,9 +116,20 @@ resource appOpenAiUser 'Microsoft.Authorization/roleAssignments@2022-04-01' = if
   }
 }
 
+// Telemetry from a local run with Entra auth (App Insights has local auth off).
+resource developerMetricsPublisher 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!empty(developerPrincipalId)) {
+  scope: applicationInsights
+  name: guid(applicationInsights.id, developerPrincipalId, roles.monitoringMetricsPublisher)
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.monitoringMetricsPublisher)
+    principalId: developerPrincipalId
+    principalType: developerPrincipalType
+  }
+}
+
 resource alertReader 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   scope: applicationInsights
-  name: guid(applicationInsights.id, alertIdentityResourceId, roles.reader)
+  name: guid(applicationInsights.id, alertPrincipalId, roles.reader)
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.reader)
     principalId: alertPrincipalId

@@ -38,7 +38,31 @@ public class ChatModelInfraTests
         Assert.Equal("GlobalStandard", (string?)deployment["sku"]!["name"]);
         Assert.Equal(30, (int)deployment["sku"]!["capacity"]!);
         var model = deployment["properties"]!["model"]!;
-        Assert.Equal(("OpenAI", "gpt-4o-mini", "2024-07-18"), ((string?)model["format"], (string?)model["name"], (string?)model["version"]));
+        // GA and open to new customers on 2026-12-06 (MicrosoftDocs/azure-ai-docs includes/retirement/models.md at 31c50ba:
+        // deprecation no earlier than 2026-12-12, retirement no earlier than 2027-05-12); gpt-4o-mini 2024-07-18 and
+        // gpt-4.1-mini 2025-04-14 are retired and rejected in preflight.
+        Assert.Equal(("OpenAI", "gpt-5.2", "2025-12-11"), ((string?)model["format"], (string?)model["name"], (string?)model["version"]));
+    }
+
+    [Fact]
+    public void The_created_model_is_asked_as_a_reasoning_model_and_an_existing_one_is_learned()
+    {
+        Assert.Equal("Reasoning", (string?)SettingsOf(InfraArtifacts.Get().DefaultSnapshot)["ChatModel__Family"]);
+        Assert.Equal("Auto", (string?)SettingsOf(InfraArtifacts.Get().ExistingOpenAiSnapshot)["ChatModel__Family"]);
+    }
+
+    [Fact]
+    public void Without_a_chat_model_nothing_is_created_and_no_chat_model_setting_is_written()
+    {
+        var snap = InfraArtifacts.Get().NoChatModelSnapshot;
+        Assert.True(snap.Json is not null, snap.Result.ToString());
+
+        Assert.Empty(snap.OfType(AccountType));
+        Assert.Empty(snap.OfType(DeploymentType));
+        Assert.DoesNotContain(snap.OfType("Microsoft.Authorization/roleAssignments"), r => ((string)r["properties"]!["roleDefinitionId"]!).EndsWith(RoleAssignmentTests.OpenAiUser, StringComparison.Ordinal));
+        var settings = SettingsOf(snap);
+        Assert.DoesNotContain(settings, s => s.Key.StartsWith("ChatModel__", StringComparison.Ordinal));
+        Assert.NotNull(settings["Personas__default__SystemPrompt"]); // the rest of the app is still configured
     }
 
     [Fact]
@@ -62,7 +86,7 @@ public class ChatModelInfraTests
     }
 
     [Fact]
-    public void The_apps_identity_is_cognitive_services_openai_user_on_the_account_with_a_deterministic_name()
+    public void The_apps_identity_is_cognitive_services_openai_user_on_the_account()
     {
         var snap = InfraArtifacts.Get().DefaultSnapshot;
         var account = (string)snap.Single(AccountType, "oai-voice-")["id"]!;
@@ -70,10 +94,10 @@ public class ChatModelInfraTests
 
         var grant = Assert.Single(snap.OfType("Microsoft.Authorization/roleAssignments"), r => ((string)r["properties"]!["roleDefinitionId"]!).EndsWith(RoleAssignmentTests.OpenAiUser, StringComparison.Ordinal));
 
-        Assert.StartsWith(account + "/providers/Microsoft.Authorization/", (string)grant["id"]!, StringComparison.Ordinal);
+        Assert.Equal(account, RoleAssignmentTests.ScopeOf((string)grant["id"]!));
         Assert.Contains($"userAssignedIdentities/{identity}'", (string)grant["properties"]!["principalId"]!, StringComparison.Ordinal);
         Assert.Equal("ServicePrincipal", (string?)grant["properties"]!["principalType"]);
-        Assert.True(Guid.TryParse((string)grant["name"]!, out _));
+        Assert.StartsWith("[guid(", (string)grant["name"]!, StringComparison.Ordinal);
         Assert.Contains((string)grant["name"]!, InfraArtifacts.Get().DeveloperSnapshot.OfType("Microsoft.Authorization/roleAssignments").Select(r => (string)r["name"]!));
     }
 

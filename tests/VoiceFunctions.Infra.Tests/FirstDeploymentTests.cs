@@ -43,6 +43,25 @@ public class FirstDeploymentTests
         Assert.Equal(4096, (int?)scale["instanceMemoryMB"]);
     }
 
+    [Fact]
+    public void Maximum_instance_count_may_be_as_low_as_one()
+    {
+        // Flex accepts 1-1000 now (issue 20's review); 40 was the old floor.
+        Assert.Equal(1, (int?)Main["parameters"]!["maximumInstanceCount"]!["minValue"]);
+        var module = Main["resources"]!["functionApp"]!["properties"]!["template"]!["parameters"]!["maximumInstanceCount"]!;
+        Assert.Equal(1, (int?)module["minValue"]);
+    }
+
+    [Fact]
+    public void Log_search_alert_rules_use_the_ga_api_version()
+    {
+        // Preview API versions can change or go away: scheduledQueryRules was on 2023-03-15-preview, 2023-12-01 is GA.
+        // (diagnosticSettings stays on 2021-05-01-preview: the resource type has no GA version.)
+        var rules = Infra.HardenedSnapshot.OfType("Microsoft.Insights/scheduledQueryRules").ToArray();
+        Assert.NotEmpty(rules);
+        Assert.All(rules, r => Assert.Equal("2023-12-01", (string?)r["apiVersion"]));
+    }
+
     public static TheoryData<int> ContainerNameIndexes => new(Enumerable.Range(0, InfraArtifacts.ContainerNameInputs.Length));
 
     [Theory]
@@ -216,24 +235,41 @@ public class FirstDeploymentTests
     }
 
     [Fact]
-    public void Deploy_script_is_valid_bash_and_publishes_from_the_project_folder()
+    public void Deploy_scripts_are_valid_bash_and_ship_the_readytorun_linux_build_both_ways()
     {
-        var script = Path.Combine(RepoRoot, "scripts", "deploy.sh");
-        var check = Process.Start(new ProcessStartInfo("bash", ["-n", script]) { RedirectStandardError = true })!;
-        var stderr = check.StandardError.ReadToEnd();
-        check.WaitForExit();
-        Assert.True(check.ExitCode == 0, stderr);
+        foreach (var name in new[] { "deploy.sh", "first-start.sh" })
+        {
+            var check = Process.Start(new ProcessStartInfo("bash", ["-n", Path.Combine(RepoRoot, "scripts", name)]) { RedirectStandardError = true })!;
+            var stderr = check.StandardError.ReadToEnd();
+            check.WaitForExit();
+            Assert.True(check.ExitCode == 0, name + ": " + stderr);
+        }
 
-        var text = File.ReadAllText(script);
+        var text = File.ReadAllText(Path.Combine(RepoRoot, "scripts", "deploy.sh"));
         var code = string.Join("\n", text.Split('\n').Where(l => !l.TrimStart().StartsWith('#')));
-        // --no-build from a project-less publish folder cannot tell Flex the .NET version (core-tools#4794).
-        Assert.DoesNotContain("--no-build", code, StringComparison.Ordinal);
-        Assert.Matches(@"cd ""\$project_dir""\s*\n\s*func azure functionapp publish ""\$app"" --dotnet-isolated", code);
-        Assert.Contains("project_dir=\"$repo_root/src/VoiceFunctions\"", code, StringComparison.Ordinal);
-        Assert.True(File.Exists(Path.Combine(RepoRoot, "src", "VoiceFunctions", "VoiceFunctions.csproj")));
-        // The documented alternative and the resource-group option.
-        Assert.Contains("az functionapp deployment source config-zip", code, StringComparison.Ordinal);
-        Assert.Contains("--resource-group", code, StringComparison.Ordinal);
+        // One publish for both paths, for the runtime the benchmark measures (the csproj turns ReadyToRun on with it).
+        Assert.Single(System.Text.RegularExpressions.Regex.Matches(code, "dotnet publish "));
+        Assert.Contains("dotnet publish \"$project_dir\" -c Release -r linux-x64 --self-contained false -o \"$out\"", code, StringComparison.Ordinal);
+        Assert.Contains("<PublishReadyToRun Condition=\"'$(RuntimeIdentifier)' != ''\">true</PublishReadyToRun>", File.ReadAllText(Path.Combine(RepoRoot, "src", "VoiceFunctions", "VoiceFunctions.csproj")), StringComparison.Ordinal);
+        // func uploads the publish folder inside the project tree (PublishDiscoveryTests: the project is found upwards).
+        Assert.Matches(@"publish ""\$project_dir/bin/publish""\s*\n\s*cd ""\$project_dir/bin/publish""\s*\n\s*func azure functionapp publish ""\$app"" --dotnet-isolated --no-build", code);
+        Assert.Matches(@"publish ""\$publish_dir""[\s\S]*az functionapp deployment source config-zip", code);
+        // First start after provisioning: scripts/first-start.sh, also azd's postdeploy hook.
+        Assert.Contains("scripts/first-start.sh\" --resource-group \"$resource_group\" --app \"$app\"", code, StringComparison.Ordinal);
+        Assert.Contains("run: ./scripts/first-start.sh", File.ReadAllText(Path.Combine(RepoRoot, "azure.yaml")), StringComparison.Ordinal);
         Assert.DoesNotContain("customHandler", code, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void First_start_polls_the_key_vault_reference_with_a_bound_then_restarts_once()
+    {
+        var code = string.Join("\n", File.ReadAllText(Path.Combine(RepoRoot, "scripts", "first-start.sh")).Split('\n').Where(l => !l.TrimStart().StartsWith('#')));
+        // Microsoft.Web "Get App Setting Key Vault Reference": GET {site}/config/configreferences/appsettings/{name}.
+        Assert.Contains("/config/configreferences/appsettings/AiFlow__ApiToken?api-version=2023-12-01", code, StringComparison.Ordinal);
+        Assert.Contains("az rest --method get --url \"$url\" --query properties.status -o tsv", code, StringComparison.Ordinal);
+        Assert.Contains("while [[ \"$status\" != \"Resolved\" ]]", code, StringComparison.Ordinal);
+        Assert.Contains("SECONDS >= deadline", code, StringComparison.Ordinal);
+        Assert.Contains("az functionapp restart -g \"$resource_group\" -n \"$app\"", code, StringComparison.Ordinal);
+        Assert.Contains("az functionapp list -g \"$resource_group\" --query \"[?tags.\\\"azd-service-name\\\"=='api'].name | [0]\" -o tsv", code, StringComparison.Ordinal);
     }
 }

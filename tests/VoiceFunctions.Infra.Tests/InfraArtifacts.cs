@@ -57,6 +57,8 @@ internal sealed class InfraArtifacts
 
         // The production-style variant: VNet, zone redundancy, purge protection and a user-supplied app name
         // that is not a valid container name as it stands.
+        NoChatModelSnapshot = TakeSnapshot(WriteVariant("no-chat-model.bicepparam", ("chatModelEnabled", "false")));
+
         var hardened = WriteVariant(
             "hardened.bicepparam",
             ("vnetEnabled", "true"),
@@ -150,6 +152,9 @@ internal sealed class InfraArtifacts
 
     /// <summary>vnetEnabled, zoneRedundant, enablePurgeProtection, 4096 MB, <see cref="HardenedAppName"/>, an alert receiver and the no-calls alert.</summary>
     public Snapshot HardenedSnapshot { get; }
+
+    /// <summary>chatModelEnabled = false: voice-to-voice personas only.</summary>
+    public Snapshot NoChatModelSnapshot { get; }
 
     public BicepResult HardenedParamsLint { get; }
 

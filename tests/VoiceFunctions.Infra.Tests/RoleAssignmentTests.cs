@@ -16,10 +16,22 @@ public class RoleAssignmentTests
         snapshot.OfType("Microsoft.Authorization/roleAssignments")
             .Select(r => (
                 Role: ((string)r["properties"]!["roleDefinitionId"]!).Split('/')[^1],
-                Scope: ((string)r["id"]!).Split("/providers/Microsoft.Authorization/")[0],
+                Scope: ScopeOf((string)r["id"]!),
                 Principal: (string)r["properties"]!["principalId"]!,
                 Name: (string)r["name"]!))
             .ToArray();
+
+    /// <summary>
+    /// The assignment's scope: from its id, or, when the name depends on a principal id only known at deployment, from
+    /// the <c>extensionResourceId('scope', …)</c> expression the snapshot leaves unevaluated.
+    /// </summary>
+    public static string ScopeOf(string id)
+    {
+        const string expression = "[extensionResourceId('";
+        return id.StartsWith(expression, StringComparison.Ordinal)
+            ? id[expression.Length..id.IndexOf('\'', expression.Length)]
+            : id.Split("/providers/Microsoft.Authorization/")[0];
+    }
 
     private static string IdOf(Snapshot s, string type) => (string)s.Single(type)["id"]!;
 
@@ -54,15 +66,29 @@ public class RoleAssignmentTests
     }
 
     [Fact]
-    public void Role_assignment_names_are_deterministic_guids()
+    public void Role_assignment_names_are_seeded_by_scope_principal_id_and_role()
     {
         var infra = InfraArtifacts.Get();
-        var names = Assignments(infra.DefaultSnapshot).Select(a => a.Name).ToArray();
-        Assert.All(names, n => Assert.True(Guid.TryParse(n, out _), n));
-        Assert.Equal(names.Length, names.Distinct().Count());
-        // Same inputs, separate evaluation => same names (the developer snapshot repeats the app's assignments).
-        var again = Assignments(infra.DeveloperSnapshot).Select(a => a.Name).ToHashSet();
-        Assert.Subset(again, names.ToHashSet());
+        var assignments = infra.DefaultSnapshot.OfType("Microsoft.Authorization/roleAssignments").ToArray();
+        Assert.Equal(assignments.Length, assignments.Select(a => (string)a["name"]!).Distinct().Count());
+        foreach (var assignment in assignments)
+        {
+            // guid(scope, principal id, role), as the quickstart's rbac.bicep: an identity created again gets a new
+            // principal id and so new assignment names (no RoleAssignmentUpdateNotPermitted on the old ones).
+            var principal = (string)assignment["properties"]!["principalId"]!;
+            var role = ((string)assignment["properties"]!["roleDefinitionId"]!).Split('/')[^1];
+            Assert.StartsWith("[reference(", principal, StringComparison.Ordinal);
+            Assert.EndsWith(".principalId]", principal, StringComparison.Ordinal);
+            Assert.Equal($"[guid('{ScopeOf((string)assignment["id"]!)}', {principal[1..^1]}, '{role}')]", (string?)assignment["name"]);
+        }
+
+        // A principal known before deployment (the developer) gives plain guids, the same in every evaluation.
+        var developer = infra.DeveloperSnapshot.OfType("Microsoft.Authorization/roleAssignments")
+            .Where(r => (string?)r["properties"]!["principalId"] == InfraArtifacts.DeveloperPrincipalId)
+            .Select(r => (string)r["name"]!)
+            .ToArray();
+        Assert.NotEmpty(developer);
+        Assert.All(developer, n => Assert.True(Guid.TryParse(n, out _), n));
 
         // And they come from guid(), not from newGuid() or utcNow().
         foreach (var text in infra.CompiledTexts.Values)
@@ -73,15 +99,17 @@ public class RoleAssignmentTests
     }
 
     [Fact]
-    public void Optional_developer_principal_gets_the_storage_data_roles_only_when_given()
+    public void Optional_developer_principal_gets_the_data_roles_and_telemetry_publishing_only_when_given()
     {
         var infra = InfraArtifacts.Get();
         Assert.DoesNotContain(Assignments(infra.DefaultSnapshot), a => a.Principal == InfraArtifacts.DeveloperPrincipalId);
 
         var storage = IdOf(infra.DeveloperSnapshot, "Microsoft.Storage/storageAccounts");
         var openAi = IdOf(infra.DeveloperSnapshot, "Microsoft.CognitiveServices/accounts");
+        var insights = IdOf(infra.DeveloperSnapshot, "Microsoft.Insights/components");
         var developer = Assignments(infra.DeveloperSnapshot).Where(a => a.Principal == InfraArtifacts.DeveloperPrincipalId).ToArray();
-        Assert.Equal(new[] { (BlobDataOwner, storage), (TableDataContributor, storage), (OpenAiUser, openAi) }.Order(), developer.Select(a => (a.Role, a.Scope)).Order());
+        // Monitoring Metrics Publisher: a local run with Entra auth sends telemetry to App Insights (local auth off).
+        Assert.Equal(new[] { (BlobDataOwner, storage), (TableDataContributor, storage), (OpenAiUser, openAi), (MetricsPublisher, insights) }.Order(), developer.Select(a => (a.Role, a.Scope)).Order());
         var developerTypes = infra.DeveloperSnapshot.OfType("Microsoft.Authorization/roleAssignments")
             .Where(r => (string?)r["properties"]!["principalId"] == InfraArtifacts.DeveloperPrincipalId)
             .Select(r => (string?)r["properties"]!["principalType"]);

@@ -9,9 +9,11 @@ namespace VoiceFunctions.Tests;
 /// <summary>
 /// The published worker with its pipeline personas answering through a chat model. The model is the one thing that
 /// cannot run here: <see cref="StandInModel"/> (a loopback OpenAI-compatible endpoint) stands in for Azure OpenAI.
-/// The response budget is the production default (800 ms).
+/// The response budget is the production default (800 ms). The stand-in behaves as the classic family (gpt-4o, gpt-4.1)
+/// here and as a reasoning model in <see cref="ReasoningPipelineChatApp"/>; <c>ChatModel:Family</c> is left unset (Auto) in
+/// both, as a new user leaves it.
 /// </summary>
-public sealed class PipelineChatApp(Azurite azurite) : IAsyncLifetime
+public class PipelineChatApp(Azurite azurite) : IAsyncLifetime
 {
     /// <summary>Looks like a secret; must never appear in the worker's logs.</summary>
     public const string ApiKey = "sk-standin-4f0c9d2e7a1b5e3f8c6d";
@@ -51,27 +53,47 @@ public sealed class PipelineChatApp(Azurite azurite) : IAsyncLifetime
         ["Personas:pipede:Chat:Deployment"] = GermanDeployment,
     };
 
+    /// <summary>Which model family the stand-in behaves as.</summary>
+    public virtual StandInFamily Family => StandInFamily.Classic;
+
+    /// <summary>Settings on top of <see cref="Overrides"/>.</summary>
+    protected virtual void Configure(Dictionary<string, string?> settings)
+    {
+    }
+
     public async ValueTask InitializeAsync()
     {
-        Model = await StandInModel.StartAsync();
-        App = new WebhookApp(azurite, Overrides(Model.Endpoint));
+        Model = await StandInModel.StartAsync(Family);
+        var settings = Overrides(Model.Endpoint);
+        Configure(settings);
+        App = new WebhookApp(azurite, settings);
         await App.StartAsync();
 
-        // Untimed warm-up: the worker's first model call loads and JITs the OpenAI client (a cold start gets the filler).
+        // Untimed warm-up: the worker's first model call loads and JITs the OpenAI client (a cold start gets the filler),
+        // and each deployment's first turn is where a reasoning model's refusals are learned (ReasoningPipelineChatTests).
         using var calls = App.Calls();
-        var id = CallClient.NewSessionId();
-        await calls.StartAsync(id, to: TestPersonas.GatedNumber);
-        await calls.SayAsync(id, "warm-up");
+        foreach (var number in new[] { TestPersonas.GatedNumber, GermanNumber })
+        {
+            var id = CallClient.NewSessionId();
+            await calls.StartAsync(id, to: number);
+            await calls.SayAsync(id, "warm-up");
+        }
     }
 
     public async ValueTask DisposeAsync()
     {
         await App.DisposeAsync();
         await Model.DisposeAsync();
+        GC.SuppressFinalize(this);
     }
 }
 
-public sealed class PipelineChatTests : IClassFixture<PipelineChatApp>, IDisposable
+/// <summary>The pipeline against the classic model family.</summary>
+public sealed class PipelineChatTests(PipelineChatApp app) : PipelineChatBehaviour<PipelineChatApp>(app), IClassFixture<PipelineChatApp>;
+
+/// <summary>Every pipeline behaviour, asserted against one stand-in model family.</summary>
+public abstract class PipelineChatBehaviour<TApp> : IDisposable
+    where TApp : PipelineChatApp
 {
     /// <summary>
     /// Client-side bound: the 800 ms budget plus the emulator's proxy and the loopback. 1.2 s rather than sipgate's
@@ -80,21 +102,30 @@ public sealed class PipelineChatTests : IClassFixture<PipelineChatApp>, IDisposa
     /// </summary>
     private static readonly TimeSpan ClientBound = TimeSpan.FromMilliseconds(1200);
 
-    private readonly PipelineChatApp _app;
+    private readonly TApp _app;
     private readonly CallClient _calls;
 
-    public PipelineChatTests(PipelineChatApp app)
+    protected PipelineChatBehaviour(TApp app)
     {
+        ArgumentNullException.ThrowIfNull(app);
         _app = app;
         _app.Model.Reset();
         _calls = app.App.Calls();
     }
 
-    private StandInModel Model => _app.Model;
+    protected StandInModel Model => _app.Model;
 
-    public void Dispose() => _calls.Dispose();
+    protected TApp App => _app;
 
-    private async Task<string> StartGatedAsync(string? to = null)
+    protected CallClient Calls => _calls;
+
+    public void Dispose()
+    {
+        _calls.Dispose();
+        GC.SuppressFinalize(this);
+    }
+
+    protected async Task<string> StartGatedAsync(string? to = null)
     {
         var id = CallClient.NewSessionId();
         var actions = await _calls.StartAsync(id, to: to ?? TestPersonas.GatedNumber);
@@ -103,7 +134,7 @@ public sealed class PipelineChatTests : IClassFixture<PipelineChatApp>, IDisposa
     }
 
     /// <summary>A caller turn, timed: every answer must leave within the budget.</summary>
-    private async Task<IReadOnlyList<AiFlowAction>> SayTimedAsync(string id, string text, bool? bargedIn = null)
+    protected async Task<IReadOnlyList<AiFlowAction>> SayTimedAsync(string id, string text, bool? bargedIn = null)
     {
         var clock = Stopwatch.StartNew();
         var actions = await _calls.SayAsync(id, text, bargedIn);
@@ -111,7 +142,7 @@ public sealed class PipelineChatTests : IClassFixture<PipelineChatApp>, IDisposa
         return actions;
     }
 
-    private async Task<IReadOnlyList<AiFlowAction>> SendTimedAsync(string type, string id)
+    protected async Task<IReadOnlyList<AiFlowAction>> SendTimedAsync(string type, string id)
     {
         var clock = Stopwatch.StartNew();
         var fields = type == "assistant_speak" ? new JsonObject { ["text"] = "(the line being spoken)" } : null;
@@ -120,15 +151,15 @@ public sealed class PipelineChatTests : IClassFixture<PipelineChatApp>, IDisposa
         return actions;
     }
 
-    private static string Spoken(IReadOnlyList<AiFlowAction> actions) => Assert.IsType<SpeakAction>(Assert.Single(actions)).Text!;
+    protected static string Spoken(IReadOnlyList<AiFlowAction> actions) => Assert.IsType<SpeakAction>(Assert.Single(actions)).Text!;
 
-    private static List<(string Kind, string? Text, string? Detail)> Trace(JsonElement session) =>
+    protected static List<(string Kind, string? Text, string? Detail)> Trace(JsonElement session) =>
         [.. session.GetProperty("trace").EnumerateArray().Select(t => (
             t.GetProperty("kind").GetString()!,
             t.TryGetProperty("text", out var text) && text.ValueKind == JsonValueKind.String ? text.GetString() : null,
             t.TryGetProperty("detail", out var detail) && detail.ValueKind == JsonValueKind.String ? detail.GetString() : null))];
 
-    private Task<JsonElement> WaitForTraceAsync(string id, Func<List<(string Kind, string? Text, string? Detail)>, bool> done) =>
+    protected Task<JsonElement> WaitForTraceAsync(string id, Func<List<(string Kind, string? Text, string? Detail)>, bool> done) =>
         _calls.WaitForSessionAsync(id, s => done(Trace(s)));
 
     [Fact]
@@ -144,7 +175,22 @@ public sealed class PipelineChatTests : IClassFixture<PipelineChatApp>, IDisposa
         Assert.EndsWith("/openai/v1/chat/completions", request.Path, StringComparison.Ordinal);
         Assert.Equal(PipelineChatApp.ApiKey, request.ApiKey); // Azure's api-key header, not a bearer token
         Assert.Null(request.Authorization);
-        Assert.Equal(0.2, request.Temperature!.Value, 3);
+        Assert.False(request.HasMaxTokens); // refused by reasoning models; max_completion_tokens is what both families take
+        if (Model.Family.Reasons)
+        {
+            // Only the default temperature is taken (the persona's 0.2 is ignored); the lowest effort it accepts; the
+            // answer's budget plus room for reasoning.
+            Assert.Null(request.Temperature);
+            Assert.Equal(Model.Family.Efforts![0], request.ReasoningEffort);
+            Assert.Equal(1200, request.MaxCompletionTokens);
+        }
+        else
+        {
+            Assert.Equal(0.2, request.Temperature!.Value, 3);
+            Assert.Null(request.ReasoningEffort);
+            Assert.Equal(200, request.MaxCompletionTokens);
+        }
+
         var session = await WaitForTraceAsync(id, t => t.Any(r => r.Kind == "assistant_reply"));
         var trace = Trace(session);
         Assert.Equal(["session_start", "caller", "assistant_reply"], trace.Select(t => t.Kind));
@@ -226,10 +272,9 @@ public sealed class PipelineChatTests : IClassFixture<PipelineChatApp>, IDisposa
         Assert.DoesNotContain(Model.Requests[^1].Messages, m => m.Content == "Stale answer.");
     }
 
-    public static TheoryData<string> Failures => ["500", "malformed"];
-
     [Theory]
-    [MemberData(nameof(Failures))]
+    [InlineData("500")]
+    [InlineData("malformed")]
     public async Task A_failed_model_answer_is_the_apology_and_the_call_goes_on(string failure)
     {
         var id = await StartGatedAsync();

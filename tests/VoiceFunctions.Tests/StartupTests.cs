@@ -27,6 +27,7 @@ public sealed class StartupTests(Azurite azurite)
         { "RetentionSchedule", "", "RetentionSchedule is required" },
         { "ChatModel:Endpoint", "", "ChatModel:Endpoint is required: persona 'gated' runs on the pipeline" },
         { "ChatModel:Deployment", "", "ChatModel:Deployment is required (or Personas:gated:Chat:Deployment)" },
+        { "ChatModel:ReasoningEffort", "maximal", "ChatModel:ReasoningEffort must be one of none, minimal, low, medium, high, xhigh" },
         { "Personas:gated:Chat:MaxFailures", "0", "Personas:gated:Chat:MaxFailures must be between 1 and 10" },
         { "Spool:ReplayInterval", "01:00:00", "Spool:ReplayInterval must be between" },
     };

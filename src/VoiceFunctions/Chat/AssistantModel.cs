@@ -32,10 +32,13 @@ public sealed record ModelAnswer
 /// Azure OpenAI's v1 endpoint): the persona's system prompt, language and the bounded conversation so far in,
 /// one short speakable reply out. Never throws: every failure is an answer with <see cref="ModelAnswer.Error"/>.
 /// </summary>
-public sealed class AssistantModel(IOptions<ChatModelOptions> options, TimeProvider time)
+public sealed partial class AssistantModel(IOptions<ChatModelOptions> options, TimeProvider time, ILogger<AssistantModel> logger)
 {
     /// <summary>Entra ID scope of Azure OpenAI (Cognitive Services).</summary>
     public const string TokenScope = "https://cognitiveservices.azure.com/.default";
+
+    /// <summary>Requests one turn may cost while the deployment's family and effort are learned (each refusal is a quick 400).</summary>
+    private const int MaxAttempts = 4;
 
     private const string SpeakableRules =
         "You are speaking on a phone call: your words are read aloud by a text-to-speech voice. " +
@@ -44,7 +47,13 @@ public sealed class AssistantModel(IOptions<ChatModelOptions> options, TimeProvi
 
     private readonly ChatModelOptions _options = options.Value;
     private readonly ConcurrentDictionary<string, IChatClient> _clients = new(StringComparer.Ordinal);
+
+    /// <summary>What each deployment was found to take; shared by every call of this instance, so a refusal costs one turn one retry, once.</summary>
+    private readonly ConcurrentDictionary<string, DeploymentProfile> _profiles = new(StringComparer.Ordinal);
     private AuthenticationPolicy? _auth;
+
+    /// <summary>How a deployment is asked: its family and, for a reasoning model, the index of the effort tried (in <see cref="ReasoningEfforts.Lowest"/>, or the configured one).</summary>
+    private sealed record DeploymentProfile(ChatModelFamily Family, int Effort);
 
     public async Task<ModelAnswer> AskAsync(Persona persona, IReadOnlyList<ChatMessage> conversation, CancellationToken cancellationToken)
     {
@@ -55,24 +64,54 @@ public sealed class AssistantModel(IOptions<ChatModelOptions> options, TimeProvi
         timeout.CancelAfter(_options.Timeout);
         try
         {
-            var client = ClientFor(persona.Chat.Deployment ?? _options.Deployment!);
+            var deployment = persona.Chat.Deployment ?? _options.Deployment!;
+            var client = ClientFor(deployment);
             var messages = new List<ChatMessage>(conversation.Count + 1) { new(ChatRole.System, SystemPrompt(persona)) };
             messages.AddRange(conversation);
-            var chatOptions = new ChatOptions
+            for (var attempt = 1; ; attempt++)
             {
-                Temperature = (float?)(persona.Chat.Temperature ?? persona.Temperature),
-                MaxOutputTokens = _options.MaxOutputTokens,
-            };
-            var response = await client.GetResponseAsync(messages, chatOptions, timeout.Token).ConfigureAwait(false);
-            var text = Speakable.Clean(response.Text, persona.Chat.MaxReplyChars ?? _options.MaxReplyChars);
-            return new ModelAnswer
-            {
-                Text = string.IsNullOrWhiteSpace(text) ? null : text,
-                Error = string.IsNullOrWhiteSpace(text) ? "empty" : null,
-                LatencyMs = Elapsed(started),
-                InputTokens = response.Usage?.InputTokenCount,
-                OutputTokens = response.Usage?.OutputTokenCount,
-            };
+                var profile = _profiles.GetOrAdd(deployment, _ => new DeploymentProfile(_options.Family, 0));
+                ChatResponse response;
+                try
+                {
+                    response = await client.GetResponseAsync(messages, ChatOptionsFor(profile, persona), timeout.Token).ConfigureAwait(false);
+                }
+                catch (ClientResultException ex) when (attempt < MaxAttempts && Refused(ex) is { } refused && Adapt(deployment, profile, refused) is { } adapted)
+                {
+                    // The same turn again at once without what was refused: the caller hears an answer, not an apology.
+                    LogAdapted(logger, deployment, refused.Param, adapted.Family, EffortOf(adapted));
+                    continue;
+                }
+
+                var text = Speakable.Clean(response.Text, persona.Chat.MaxReplyChars ?? _options.MaxReplyChars);
+                var reasoningTokens = response.Usage?.ReasoningTokenCount;
+                if (string.IsNullOrWhiteSpace(text))
+                {
+                    LogEmpty(logger, deployment, response.FinishReason?.Value ?? "none", reasoningTokens ?? 0, response.Usage?.OutputTokenCount ?? 0);
+                    // A classic-looking deployment that spent the whole budget reasoning is a reasoning model: learn it, ask again.
+                    if (attempt < MaxAttempts && profile.Family == ChatModelFamily.Auto && response.FinishReason == ChatFinishReason.Length &&
+                        Learn(deployment, profile, new DeploymentProfile(ChatModelFamily.Reasoning, 0)) is { } learned)
+                    {
+                        LogAdapted(logger, deployment, "max_completion_tokens", learned.Family, EffortOf(learned));
+                        continue;
+                    }
+                }
+                else if (profile.Family == ChatModelFamily.Auto && reasoningTokens > 0)
+                {
+                    // It answered, but it reasons: give the next turns the reasoning budget and the lowest effort.
+                    Learn(deployment, profile, new DeploymentProfile(ChatModelFamily.Reasoning, 0));
+                }
+
+                var empty = string.IsNullOrWhiteSpace(text);
+                return new ModelAnswer
+                {
+                    Text = empty ? null : text,
+                    Error = empty ? (response.FinishReason == ChatFinishReason.Length ? "empty:length" : "empty") : null,
+                    LatencyMs = Elapsed(started),
+                    InputTokens = response.Usage?.InputTokenCount,
+                    OutputTokens = response.Usage?.OutputTokenCount,
+                };
+            }
         }
         catch (OperationCanceledException) when (timeout.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
         {
@@ -86,6 +125,102 @@ public sealed class AssistantModel(IOptions<ChatModelOptions> options, TimeProvi
             return new ModelAnswer { Error = status is > 0 ? $"{ex.GetType().Name}:{status}" : ex.GetType().Name, LatencyMs = Elapsed(started) };
         }
     }
+
+    /// <summary>
+    /// Classic: the persona's temperature, <see cref="ChatModelOptions.MaxOutputTokens"/>. Reasoning: no temperature (only
+    /// the default is accepted), the effort, and the output budget plus <see cref="ChatModelOptions.ReasoningTokens"/>.
+    /// OpenAI 2.15 sends <c>MaxOutputTokens</c> as <c>max_completion_tokens</c> (never <c>max_tokens</c>, which reasoning models refuse).
+    /// </summary>
+    private ChatOptions ChatOptionsFor(DeploymentProfile profile, Persona persona)
+    {
+        if (profile.Family != ChatModelFamily.Reasoning)
+        {
+            return new ChatOptions
+            {
+                Temperature = (float?)(persona.Chat.Temperature ?? persona.Temperature),
+                MaxOutputTokens = _options.MaxOutputTokens,
+            };
+        }
+
+        var effort = EffortOf(profile);
+        return new ChatOptions
+        {
+            MaxOutputTokens = _options.MaxOutputTokens + _options.ReasoningTokens,
+            // Microsoft.Extensions.AI 10.11's ReasoningEffort has no "minimal"; the OpenAI options take any value and are kept (??=).
+#pragma warning disable OPENAI001
+            RawRepresentationFactory = effort is null ? null : _ => new OpenAI.Chat.ChatCompletionOptions { ReasoningEffortLevel = new OpenAI.Chat.ChatReasoningEffortLevel(effort) },
+#pragma warning restore OPENAI001
+        };
+    }
+
+    /// <summary>The effort a reasoning profile sends; null once every candidate was refused (the model's default then).</summary>
+    private string? EffortOf(DeploymentProfile profile)
+    {
+        if (profile.Family != ChatModelFamily.Reasoning)
+        {
+            return null;
+        }
+
+        IReadOnlyList<string> candidates = _options.ReasoningEffort is { } configured ? [configured] : ReasoningEfforts.Lowest;
+        return profile.Effort < candidates.Count ? candidates[profile.Effort] : null;
+    }
+
+    /// <summary>The next profile after a refusal, stored for the deployment; null when nothing is left to drop.</summary>
+    private DeploymentProfile? Adapt(string deployment, DeploymentProfile profile, ModelRefusal refused)
+    {
+        DeploymentProfile? next = refused.Param switch
+        {
+            // A reasoning model's refusal of a classic parameter (temperature other than the default, max_tokens).
+            "temperature" or "max_tokens" or "top_p" when profile.Family != ChatModelFamily.Reasoning => new DeploymentProfile(ChatModelFamily.Reasoning, 0),
+            // An effort this model does not take: the next lowest; a model that takes no effort at all is a classic one.
+            "reasoning_effort" when profile.Family == ChatModelFamily.Reasoning && refused.Code == "unsupported_parameter" => new DeploymentProfile(ChatModelFamily.Classic, 0),
+            "reasoning_effort" when profile.Family == ChatModelFamily.Reasoning && EffortOf(profile) is not null => profile with { Effort = profile.Effort + 1 },
+            _ => null,
+        };
+        return next is null ? null : Learn(deployment, profile, next);
+    }
+
+    private DeploymentProfile Learn(string deployment, DeploymentProfile seen, DeploymentProfile next)
+    {
+        // Another call may have learned it meanwhile: its answer wins, this turn simply asks again with it.
+        _profiles.TryUpdate(deployment, next, seen);
+        return _profiles[deployment];
+    }
+
+    /// <summary>The refused parameter of a 400 in OpenAI's error shape (<c>{"error":{"code","param",…}}</c>); null for any other failure.</summary>
+    private static ModelRefusal? Refused(ClientResultException ex)
+    {
+        if (ex.Status != 400 || ex.GetRawResponse() is not { } raw)
+        {
+            return null;
+        }
+
+        try
+        {
+            using var json = System.Text.Json.JsonDocument.Parse(raw.Content);
+            if (json.RootElement.ValueKind != System.Text.Json.JsonValueKind.Object || !json.RootElement.TryGetProperty("error", out var error) ||
+                error.ValueKind != System.Text.Json.JsonValueKind.Object)
+            {
+                return null;
+            }
+
+            var code = error.TryGetProperty("code", out var c) && c.ValueKind == System.Text.Json.JsonValueKind.String ? c.GetString() : null;
+            var param = error.TryGetProperty("param", out var p) && p.ValueKind == System.Text.Json.JsonValueKind.String ? p.GetString() : null;
+            return code is "unsupported_parameter" or "unsupported_value" && param is not null ? new ModelRefusal(code, param) : null;
+        }
+        catch (System.Text.Json.JsonException)
+        {
+            return null;
+        }
+    }
+
+    private sealed record ModelRefusal(string Code, string Param);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Chat model deployment {Deployment} refused {Param}: asking it as {Family} (reasoning effort {Effort}) from now on, this turn at once")]
+    private static partial void LogAdapted(ILogger logger, string deployment, string param, ChatModelFamily family, string? effort);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Chat model deployment {Deployment} returned no text (finish_reason {FinishReason}, {ReasoningTokens} of {OutputTokens} output tokens spent reasoning)")]
+    private static partial void LogEmpty(ILogger logger, string deployment, string finishReason, long reasoningTokens, long outputTokens);
 
     /// <summary>The persona's prompt, then the rules that keep a reply speakable and the language it must be in.</summary>
     public static string SystemPrompt(Persona persona)

@@ -35,14 +35,50 @@ public sealed class ChatModelOptions
     /// <summary>Longest reply spoken, in characters, unless a persona says otherwise.</summary>
     public int MaxReplyChars { get; set; } = 400;
 
-    /// <summary>The model's output limit per reply.</summary>
+    /// <summary>The model's output limit per reply (sent as <c>max_completion_tokens</c>).</summary>
     public int MaxOutputTokens { get; set; } = 200;
+
+    /// <summary>
+    /// How the deployment's model is asked: <see cref="ChatModelFamily.Classic"/> (gpt-4o, gpt-4.1: a temperature,
+    /// no reasoning), <see cref="ChatModelFamily.Reasoning"/> (gpt-5 family, o-series: no temperature, a reasoning
+    /// effort, reasoning tokens counted in the output budget) or <see cref="ChatModelFamily.Auto"/>: classic until the
+    /// deployment refuses a classic parameter or spends its budget on reasoning, then reasoning (learned once per deployment).
+    /// </summary>
+    public ChatModelFamily Family { get; set; } = ChatModelFamily.Auto;
+
+    /// <summary>
+    /// Reasoning effort sent to a reasoning model; unset: the lowest the model accepts, tried in the order
+    /// <see cref="ReasoningEfforts.Lowest"/> (gpt-5.1 and later take <c>none</c>, gpt-5/-mini/-nano <c>minimal</c>,
+    /// the o-series <c>low</c>) and remembered per deployment. A live call cannot wait for long reasoning.
+    /// </summary>
+    public string? ReasoningEffort { get; set; }
+
+    /// <summary>Added to <see cref="MaxOutputTokens"/> for a reasoning model, whose reasoning tokens count against the same limit.</summary>
+    public int ReasoningTokens { get; set; } = 1000;
 
     /// <summary>How long a late reply waits for a quiet moment of the call before it is stale and dropped.</summary>
     public TimeSpan ReplyTimeToLive { get; set; } = TimeSpan.FromSeconds(30);
 
     /// <summary>Sent with the filler line, so a caller who stays silent produces a <c>user_input_timeout</c> that can carry the late reply.</summary>
     public double FillerInputTimeoutSeconds { get; set; } = 4;
+}
+
+/// <summary>Which parameters a model deployment takes (<see cref="ChatModelOptions.Family"/>).</summary>
+public enum ChatModelFamily
+{
+    Auto,
+    Classic,
+    Reasoning,
+}
+
+/// <summary>The <c>reasoning_effort</c> values of Azure OpenAI's reasoning models (docs/adr/0003-chat-model-client.md cites them).</summary>
+public static class ReasoningEfforts
+{
+    /// <summary>Every value some reasoning model accepts.</summary>
+    public static readonly IReadOnlyList<string> Known = ["none", "minimal", "low", "medium", "high", "xhigh"];
+
+    /// <summary>Tried in this order until the deployment accepts one: each family's lowest effort.</summary>
+    public static readonly IReadOnlyList<string> Lowest = ["none", "minimal", "low"];
 }
 
 /// <summary>
@@ -99,6 +135,21 @@ public sealed class ChatModelValidation(IConfiguration configuration) : IValidat
         if (options.MaxOutputTokens is < 16 or > 4096)
         {
             failures.Add("ChatModel:MaxOutputTokens must be between 16 and 4096.");
+        }
+
+        if (!Enum.IsDefined(options.Family))
+        {
+            failures.Add("ChatModel:Family must be Auto, Classic or Reasoning.");
+        }
+
+        if (options.ReasoningEffort is { } effort && !ReasoningEfforts.Known.Contains(effort))
+        {
+            failures.Add($"ChatModel:ReasoningEffort must be one of {string.Join(", ", ReasoningEfforts.Known)} (or unset: the lowest the model accepts).");
+        }
+
+        if (options.ReasoningTokens is < 0 or > 32_000)
+        {
+            failures.Add("ChatModel:ReasoningTokens must be between 0 and 32000.");
         }
 
         if (options.ReplyTimeToLive <= TimeSpan.Zero)

@@ -19,6 +19,12 @@ public sealed record ModelRequest(string Path, string? ApiKey, string? Authoriza
 
     public double? Temperature => Body["temperature"]?.GetValue<double>();
 
+    public string? ReasoningEffort => Body["reasoning_effort"]?.GetValue<string>();
+
+    public int? MaxCompletionTokens => Body["max_completion_tokens"]?.GetValue<int>();
+
+    public bool HasMaxTokens => Body.ContainsKey("max_tokens");
+
     /// <summary>(role, content) of every message, in order.</summary>
     public IReadOnlyList<(string Role, string Content)> Messages =>
         [.. Body["messages"]!.AsArray().Select(m => (m!["role"]!.GetValue<string>(), Content(m["content"])))];
@@ -45,11 +51,52 @@ public sealed record ModelBehaviour
     /// <summary>True: a 200 whose body is not a chat completion.</summary>
     public bool Malformed { get; init; }
 
+    /// <summary>Reasoning family only: tokens spent reasoning on this request instead of the effort's usual count.</summary>
+    public int? ReasoningTokens { get; init; }
+
     public static ModelBehaviour Reply(string text, int delayMs = 0) => new() { Text = text, Delay = TimeSpan.FromMilliseconds(delayMs) };
 
     public static ModelBehaviour Fail(int status, int delayMs = 0) => new() { Status = status, Delay = TimeSpan.FromMilliseconds(delayMs) };
 
     public static ModelBehaviour Garbage() => new() { Malformed = true };
+}
+
+/// <summary>
+/// Which model family the stand-in behaves as. Classic: gpt-4o/gpt-4.1 (temperature, <c>max_tokens</c> and
+/// <c>max_completion_tokens</c> taken; <c>reasoning_effort</c> refused). Reasoning: Azure OpenAI's reasoning models as
+/// MicrosoftDocs/azure-ai-docs articles/ai-foundry/openai/how-to/reasoning.md (commit 04973be) states them: "unsupported
+/// with reasoning models: temperature, top_p, presence_penalty, frequency_penalty, logprobs, top_logprobs, logit_bias,
+/// max_tokens"; only <c>max_completion_tokens</c>, which counts the hidden <c>reasoning_tokens</c>
+/// (<c>usage.completion_tokens_details</c>); <c>reasoning_effort</c> low/medium/high plus <c>minimal</c> for gpt-5,
+/// default medium. gpt-5.1 and later take <c>none</c> and not <c>minimal</c> (Azure SDK ReasoningEffort reference).
+/// The refusals are 400s in OpenAI's error shape, as Azure returns them for gpt-5 deployments:
+/// <c>{"error":{"message":"Unsupported value: 'temperature' does not support 0.7 with this model. Only the default (1)
+/// value is supported.","type":"invalid_request_error","param":"temperature","code":"unsupported_value"}}</c>.
+/// </summary>
+public sealed record StandInFamily(string Name, IReadOnlyList<string>? Efforts, string? DefaultEffort)
+{
+    public static readonly StandInFamily Classic = new("classic", null, null);
+
+    /// <summary>gpt-5-mini 2025-08-07: minimal, low, medium, high.</summary>
+    public static readonly StandInFamily Gpt5Mini = new("gpt-5-mini", ["minimal", "low", "medium", "high"], "medium");
+
+    /// <summary>gpt-5.2 2025-12-11 (the template's default model): none, low, medium, high, xhigh.</summary>
+    public static readonly StandInFamily Gpt52 = new("gpt-5.2", ["none", "low", "medium", "high", "xhigh"], "none");
+
+    public bool Reasons => Efforts is not null;
+
+    /// <summary>Hidden reasoning tokens a short spoken answer costs at each effort (orders of magnitude, not measured).</summary>
+    public static int ReasoningTokensAt(string effort) => effort switch
+    {
+        "none" => 0,
+        "minimal" => 12,
+        "low" => 150,
+        "medium" => 400,
+        "high" => 1500,
+        _ => 4000,
+    };
+
+    public override string ToString() => Name;
 }
 
 /// <summary>
@@ -69,6 +116,9 @@ public sealed class StandInModel : IAsyncDisposable
 
     public Uri Endpoint { get; private set; } = null!;
 
+    /// <summary>Which parameters it takes and how it spends its output budget; fixed at start.</summary>
+    public StandInFamily Family { get; private set; } = StandInFamily.Classic;
+
     public IReadOnlyList<ModelRequest> Requests => [.. _requests];
 
     public static ModelBehaviour Echo(ModelRequest request)
@@ -83,13 +133,13 @@ public sealed class StandInModel : IAsyncDisposable
         Script = script ?? Echo;
     }
 
-    public static async Task<StandInModel> StartAsync()
+    public static async Task<StandInModel> StartAsync(StandInFamily? family = null)
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.WebHost.UseUrls("http://127.0.0.1:0");
         builder.Logging.ClearProviders();
         var app = builder.Build();
-        var model = new StandInModel(app);
+        var model = new StandInModel(app) { Family = family ?? StandInFamily.Classic };
         app.MapPost("/{**path}", model.HandleAsync);
         await app.StartAsync().ConfigureAwait(false);
         model.Endpoint = new Uri(app.Urls.First() + "/");
@@ -107,6 +157,15 @@ public sealed class StandInModel : IAsyncDisposable
         var body = (await JsonNode.ParseAsync(context.Request.Body).ConfigureAwait(false))!.AsObject();
         var request = new ModelRequest(context.Request.Path.Value, context.Request.Headers["api-key"].FirstOrDefault(), context.Request.Headers.Authorization.FirstOrDefault(), body);
         _requests.Enqueue(request);
+        if (Refusal(body) is { } refusal)
+        {
+            // Parameter checks come before the model runs: an immediate 400, as the service answers them.
+            context.Response.StatusCode = 400;
+            context.Response.ContentType = "application/json";
+            await context.Response.WriteAsync(refusal.ToJsonString()).ConfigureAwait(false);
+            return;
+        }
+
         var behaviour = Script(request);
         if (behaviour.Delay > TimeSpan.Zero)
         {
@@ -137,6 +196,23 @@ public sealed class StandInModel : IAsyncDisposable
         var text = behaviour.Text ?? string.Empty;
         var promptTokens = request.Messages.Sum(m => m.Content.Length) / 4 + 1;
         var completionTokens = text.Length / 4 + 1;
+        var reasoningTokens = 0;
+        var finish = "stop";
+        if (Family.Reasons)
+        {
+            // Reasoning comes first and counts against max_completion_tokens; what is left is the visible answer.
+            var budget = request.MaxCompletionTokens ?? int.MaxValue;
+            reasoningTokens = Math.Min(budget, behaviour.ReasoningTokens ?? StandInFamily.ReasoningTokensAt(request.ReasoningEffort ?? Family.DefaultEffort!));
+            var left = budget - reasoningTokens;
+            if (completionTokens > left)
+            {
+                text = text[..Math.Min(text.Length, left * 4)];
+                completionTokens = left;
+                finish = "length";
+            }
+
+            completionTokens += reasoningTokens;
+        }
         if (request.Stream)
         {
             context.Response.ContentType = "text/event-stream";
@@ -145,8 +221,7 @@ public sealed class StandInModel : IAsyncDisposable
                 await context.Response.WriteAsync("data: " + Chunk(request, new JsonObject { ["content"] = piece }, null, null) + "\n\n").ConfigureAwait(false);
             }
 
-            var usage = new JsonObject { ["prompt_tokens"] = promptTokens, ["completion_tokens"] = completionTokens, ["total_tokens"] = promptTokens + completionTokens };
-            await context.Response.WriteAsync("data: " + Chunk(request, new JsonObject(), "stop", usage) + "\n\n").ConfigureAwait(false);
+            await context.Response.WriteAsync("data: " + Chunk(request, new JsonObject(), finish, Usage(promptTokens, completionTokens, reasoningTokens)) + "\n\n").ConfigureAwait(false);
             await context.Response.WriteAsync("data: [DONE]\n\n").ConfigureAwait(false);
             return;
         }
@@ -161,13 +236,63 @@ public sealed class StandInModel : IAsyncDisposable
             {
                 ["index"] = 0,
                 ["message"] = new JsonObject { ["role"] = "assistant", ["content"] = text },
-                ["finish_reason"] = "stop",
+                ["finish_reason"] = finish,
             }),
-            ["usage"] = new JsonObject { ["prompt_tokens"] = promptTokens, ["completion_tokens"] = completionTokens, ["total_tokens"] = promptTokens + completionTokens },
+            ["usage"] = Usage(promptTokens, completionTokens, reasoningTokens),
         };
         context.Response.ContentType = "application/json";
         await context.Response.WriteAsync(completion.ToJsonString()).ConfigureAwait(false);
     }
+
+    private static JsonObject Usage(int prompt, int completion, int reasoning) => new()
+    {
+        ["prompt_tokens"] = prompt,
+        ["completion_tokens"] = completion,
+        ["total_tokens"] = prompt + completion,
+        ["completion_tokens_details"] = new JsonObject { ["reasoning_tokens"] = reasoning },
+    };
+
+    /// <summary>The 400 body for a parameter this family does not take; null when the request is acceptable.</summary>
+    private JsonObject? Refusal(JsonObject body)
+    {
+        if (!Family.Reasons)
+        {
+            return body.ContainsKey("reasoning_effort")
+                ? Error("Unsupported parameter: 'reasoning_effort' is not supported with this model.", "reasoning_effort", "unsupported_parameter")
+                : null;
+        }
+
+        if (body["temperature"] is { } t && t.GetValue<double>() != 1)
+        {
+            return Error($"Unsupported value: 'temperature' does not support {t.ToJsonString()} with this model. Only the default (1) value is supported.", "temperature", "unsupported_value");
+        }
+
+        foreach (var param in new[] { "top_p", "presence_penalty", "frequency_penalty", "logprobs", "top_logprobs", "logit_bias" })
+        {
+            if (body.ContainsKey(param))
+            {
+                return Error($"Unsupported parameter: '{param}' is not supported with this model.", param, "unsupported_parameter");
+            }
+        }
+
+        if (body.ContainsKey("max_tokens"))
+        {
+            return Error("Unsupported parameter: 'max_tokens' is not supported with this model. Use 'max_completion_tokens' instead.", "max_tokens", "unsupported_parameter");
+        }
+
+        if (body["reasoning_effort"]?.GetValue<string>() is { } effort && !Family.Efforts!.Contains(effort))
+        {
+            var supported = string.Join(", ", Family.Efforts!.Select(e => $"'{e}'"));
+            return Error($"Unsupported value: 'reasoning_effort' does not support '{effort}' with this model. Supported values are: {supported}.", "reasoning_effort", "unsupported_value");
+        }
+
+        return null;
+    }
+
+    private static JsonObject Error(string message, string param, string code) => new()
+    {
+        ["error"] = new JsonObject { ["message"] = message, ["type"] = "invalid_request_error", ["param"] = param, ["code"] = code },
+    };
 
     private static IEnumerable<string> Pieces(string text)
     {
