@@ -1,0 +1,234 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using Microsoft.AspNetCore.Http;
+using VoiceFunctions.FunctionsHost.Rpc;
+
+namespace VoiceFunctions.FunctionsHost;
+
+/// <summary>
+/// One HTTP-triggered invocation through the ASP.NET Core integration: the invocation request and the proxied HTTP
+/// request to the worker's own Kestrel, sent together; the invocation result decides the answer.
+/// </summary>
+internal sealed class HttpInvoker(InvocationDispatcher dispatcher, AppConfig app, FunctionsHostOptions options, OutputLog output) : IDisposable
+{
+    private readonly HttpClient http = new(new SocketsHttpHandler
+    {
+        UseProxy = false,
+        AllowAutoRedirect = false,
+        UseCookies = false,
+        AutomaticDecompression = DecompressionMethods.None,
+    })
+    {
+        Timeout = Timeout.InfiniteTimeSpan,
+    };
+
+    public void Dispose() => http.Dispose();
+
+    public async Task InvokeAsync(HttpContext context, HostedFunction function, Dictionary<string, string> routeValues)
+    {
+        var worker = dispatcher.Available();
+        if (worker is null)
+        {
+            await HttpFront.WorkerUnavailableAsync(context).ConfigureAwait(false);
+            return;
+        }
+
+        if (worker.HttpUri is null)
+        {
+            context.Response.StatusCode = StatusCodes.Status501NotImplemented;
+            return;
+        }
+
+        // The caller's body is read whole before the worker hears of the request. A body that cannot be read (broken
+        // chunk framing, stalled, cut short by the caller closing) is the caller's fault: a 4xx here where it can still be
+        // sent, and the worker never sees a request it could only half read. (The host streams the body; see README.)
+        var body = await RequestBody.ReadAsync(context, options.RequestBodyIdleTimeout).ConfigureAwait(false);
+        if (body.FailureStatus is { } clientError)
+        {
+            await RequestBody.ProblemAsync(context, clientError).ConfigureAwait(false);
+            return;
+        }
+
+        var invocationId = Guid.NewGuid().ToString();
+        var request = new InvocationRequest
+        {
+            InvocationId = invocationId,
+            FunctionId = worker.FunctionId(function.Name) ?? function.FunctionId,
+            // The worker dereferences the trace context: it must always be present.
+            TraceContext = new RpcTraceContext { TraceParent = TraceParent(context.Request), TraceState = "" },
+        };
+        request.InputData.Add(new ParameterBinding { Name = function.TriggerBindingName, Data = new TypedData { Http = new RpcHttp() } });
+        foreach (var (key, values) in context.Request.Query)
+        {
+            request.TriggerMetadata[key] = new TypedData { String = values.ToString() };
+        }
+
+        foreach (var (key, value) in routeValues)
+        {
+            request.TriggerMetadata[key] = new TypedData { String = value };
+        }
+
+        var started = Stopwatch.GetTimestamp();
+        // Not linked to the caller's connection: with the body in hand the proxied request is whole, and one cut off
+        // before the worker had it would leave the worker waiting 15 s for it (then failing the invocation).
+        using var proxyStop = new CancellationTokenSource();
+        // Both at once: the worker holds the proxied request until the invocation arrives, and the other way round.
+        var response = worker.Invoke(request);
+        if (response is null)
+        {
+            await HttpFront.WorkerUnavailableAsync(context).ConfigureAwait(false);
+            return;
+        }
+
+        var proxied = ProxyAsync(context, worker, body.Bytes, invocationId, proxyStop.Token);
+
+        using var timeout = new CancellationTokenSource();
+        if (app.FunctionTimeout != Timeout.InfiniteTimeSpan)
+        {
+            timeout.CancelAfter(app.FunctionTimeout);
+        }
+
+        var finished = await Task.WhenAny(response, Task.Delay(Timeout.Infinite, timeout.Token)).ConfigureAwait(false);
+        if (finished != response)
+        {
+            worker.Cancel(invocationId);
+            await proxyStop.CancelAsync().ConfigureAwait(false);
+            await Worker.IgnoreFailure(proxied).ConfigureAwait(false);
+            output.Host("Error", $"Timeout value of {app.FunctionTimeout} exceeded by function 'Functions.{function.Name}' (Id={invocationId}).");
+            context.Response.StatusCode = StatusCodes.Status500InternalServerError;
+            return;
+        }
+
+        var result = await response.ConfigureAwait(false);
+        if (result is null)
+        {
+            await proxyStop.CancelAsync().ConfigureAwait(false);
+            await Worker.IgnoreFailure(proxied).ConfigureAwait(false);
+            output.Host("Error", $"Function 'Functions.{function.Name}' (Id={invocationId}) lost its worker.");
+            await HttpFront.WorkerUnavailableAsync(context).ConfigureAwait(false);
+            return;
+        }
+
+        FunctionInvoker.LogExecuted(output, function, invocationId, result.Result, started);
+        if ((result.Result?.Status ?? StatusResult.Types.Status.Success) != StatusResult.Types.Status.Success)
+        {
+            // The worker's proxied answer to a failed invocation is unreliable (a throwing function comes back as an
+            // empty 200); the invocation result is the truth, as on the host.
+            await proxyStop.CancelAsync().ConfigureAwait(false);
+            await Worker.IgnoreFailure(proxied).ConfigureAwait(false);
+            context.Response.StatusCode = StatusCodes.Status500InternalServerError;
+            return;
+        }
+
+        ProxiedResponse answer;
+        try
+        {
+            answer = await proxied.WaitAsync(TimeSpan.FromSeconds(30), context.RequestAborted).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is HttpRequestException or TimeoutException or OperationCanceledException or IOException)
+        {
+            await proxyStop.CancelAsync().ConfigureAwait(false);
+            await Worker.IgnoreFailure(proxied).ConfigureAwait(false);
+            if (worker.IsGone)
+            {
+                await HttpFront.WorkerUnavailableAsync(context).ConfigureAwait(false);
+                return;
+            }
+
+            output.Host("Error", $"The worker's HTTP answer for 'Functions.{function.Name}' (Id={invocationId}) failed: {e.Message}");
+            context.Response.StatusCode = StatusCodes.Status502BadGateway;
+            return;
+        }
+
+        context.Response.StatusCode = answer.StatusCode;
+        foreach (var (name, values) in answer.Headers)
+        {
+            if (!HttpFront.HopByHop.Contains(name) && !name.Equals("Host", StringComparison.OrdinalIgnoreCase))
+            {
+                context.Response.Headers.Append(name, values.ToArray());
+            }
+        }
+
+        // Nothing is written for an empty answer or a 204/304: Kestrel throws on any write to a 204/304 body (even an
+        // empty one) and then silently closes the keep-alive connection, so the client's next request on it fails.
+        // Kestrel sets Content-Length: 0 itself where a body is allowed.
+        if (answer.Body.Length > 0 && answer.StatusCode is not (StatusCodes.Status204NoContent or StatusCodes.Status304NotModified))
+        {
+            context.Response.ContentLength = answer.Body.Length;
+            await context.Response.Body.WriteAsync(answer.Body, context.RequestAborted).ConfigureAwait(false);
+        }
+    }
+
+    private static string TraceParent(HttpRequest request)
+    {
+        var incoming = request.Headers["traceparent"].FirstOrDefault();
+        if (incoming is not null && ActivityContext.TryParse(incoming, null, out _))
+        {
+            return incoming;
+        }
+
+        return $"00-{ActivityTraceId.CreateRandom().ToHexString()}-{ActivitySpanId.CreateRandom().ToHexString()}-01";
+    }
+
+    private sealed record ProxiedResponse(int StatusCode, List<KeyValuePair<string, IEnumerable<string>>> Headers, byte[] Body);
+
+    private async Task<ProxiedResponse> ProxyAsync(HttpContext context, Worker worker, RequestBody.ProxiedBody? body, string invocationId, CancellationToken cancellationToken)
+    {
+        var incoming = context.Request;
+        var target = new Uri(worker.HttpUri!, incoming.Path.ToUriComponent() + incoming.QueryString.ToUriComponent());
+        var delay = TimeSpan.FromMilliseconds(50);
+        for (var attempt = 1; ; attempt++)
+        {
+            using var message = new HttpRequestMessage(new HttpMethod(incoming.Method), target);
+            if (body is not null)
+            {
+                message.Content = new RequestBody.RequestBodyContent(body);
+            }
+
+            foreach (var (name, values) in incoming.Headers)
+            {
+                if (HttpFront.HopByHop.Contains(name))
+                {
+                    continue;
+                }
+
+                if (name.Equals("Host", StringComparison.OrdinalIgnoreCase))
+                {
+                    // The host's forwarder (YARP's default transformer) passes the original Host on, so the app sees
+                    // the address the caller used.
+                    message.Headers.Host = values.ToString();
+                    continue;
+                }
+
+                if (!message.Headers.TryAddWithoutValidation(name, values.ToArray()))
+                {
+                    message.Content?.Headers.TryAddWithoutValidation(name, values.ToArray());
+                }
+            }
+
+            message.Headers.TryAddWithoutValidation("x-ms-invocation-id", invocationId);
+            HttpResponseMessage response;
+            try
+            {
+                response = await http.SendAsync(message, HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
+            }
+            catch (HttpRequestException e) when (!worker.HttpReached && attempt < 10 && e.InnerException is SocketException)
+            {
+                // The worker's Kestrel may start listening after the init response (the host retries the same way).
+                await Task.Delay(delay, cancellationToken).ConfigureAwait(false);
+                delay = TimeSpan.FromMilliseconds(Math.Min(delay.TotalMilliseconds * 2, 250));
+                continue;
+            }
+
+            worker.HttpReached = true;
+            using (response)
+            {
+                // Buffered: the worker may finish the invocation only after its response is read.
+                var answer = await response.Content.ReadAsByteArrayAsync(cancellationToken).ConfigureAwait(false);
+                var headers = response.Headers.Concat(response.Content.Headers).ToList();
+                return new ProxiedResponse((int)response.StatusCode, headers, answer);
+            }
+        }
+    }
+}
