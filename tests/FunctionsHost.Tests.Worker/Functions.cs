@@ -58,8 +58,8 @@ public sealed partial class Functions(ILogger<Functions> logger)
     [Function("Die")]
     public static IActionResult Die([HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = "die")] HttpRequest req)
     {
-        // Worker death mid-request: the emulator must answer 503 and report the exit.
-        Environment.Exit(3);
+        // Worker death mid-request (exit code 3, or ?code=N): the host fails the invocation and restarts the worker.
+        Environment.Exit(int.TryParse(req.Query["code"], out var code) ? code : 3);
         return new OkResult();
     }
 

@@ -48,10 +48,23 @@ public sealed class FunctionsHostEmulator : IAsyncDisposable
 
     public int WorkerProcessId => dispatcher?.Current?.ProcessId ?? 0;
 
-    /// <summary>Completes when the worker process exits, for any reason.</summary>
-    public Task WorkerExited => dispatcher?.WorkerExited ?? Task.CompletedTask;
+    /// <summary>Completes when the current worker process exits, for any reason (a restarted worker is a new one).</summary>
+    public Task WorkerExited => dispatcher?.Current?.Exited ?? Task.CompletedTask;
 
-    public int? WorkerExitCode => dispatcher?.WorkerExitCode;
+    /// <summary>The exit code of the worker that exited last.</summary>
+    public int? WorkerExitCode => dispatcher?.Current?.ExitCode ?? dispatcher?.WorkerExitCode;
+
+    /// <summary>Worker processes started so far, the first included (each restart adds one).</summary>
+    public int WorkerStarts => dispatcher?.Starts ?? 0;
+
+    /// <summary>
+    /// Completes when the host gave up restarting its worker (3 worker errors within 30 min: the real host then
+    /// recycles itself) or was stopped; requests then get 503 "Function host is not running.".
+    /// </summary>
+    public Task HostStopped => dispatcher?.Stopped ?? Task.CompletedTask;
+
+    /// <summary>Why <see cref="HostStopped"/> completed; null while running.</summary>
+    public string? HostStopReason => dispatcher?.StopReason;
 
     /// <summary>
     /// Returns once the worker has loaded every function, its own Kestrel accepts connections and the HTTP front
@@ -89,7 +102,7 @@ public sealed class FunctionsHostEmulator : IAsyncDisposable
             throw new InvalidOperationException($"'{function.Name}' is HTTP-triggered: call it on its route at {BaseAddress}.");
         }
 
-        var pending = invoker!.Send(function, "Manual", ManualInput(function, ""));
+        var pending = await invoker!.SendAsync(function, "Manual", ManualInput(function, ""), cancellationToken).ConfigureAwait(false);
         if (pending is null)
         {
             return new InvocationOutcome("", false, "WorkerExited", "The worker process is not running.", TimeSpan.Zero);

@@ -48,10 +48,10 @@ internal sealed class AdminEndpoint(
         }
 
         var input = await InputAsync(context.Request).ConfigureAwait(false);
-        var pending = invoker.Send(function, "Manual", manualInput(function, input));
+        var pending = await invoker.SendAsync(function, "Manual", manualInput(function, input), context.RequestAborted).ConfigureAwait(false);
         if (pending is null)
         {
-            await HttpFront.WorkerUnavailableAsync(context).ConfigureAwait(false);
+            await HttpFront.HostNotRunningAsync(context).ConfigureAwait(false);
             return;
         }
 

@@ -79,7 +79,11 @@ internal sealed class HttpFront(
         invoker.Dispose();
     }
 
-    internal static async Task WorkerUnavailableAsync(HttpContext context)
+    /// <summary>
+    /// The host's answer while it has no worker to give a request to (stopped, or recycling after too many worker
+    /// errors): HostAvailabilityCheckMiddleware's 503 "Function host is not running.".
+    /// </summary>
+    internal static async Task HostNotRunningAsync(HttpContext context)
     {
         if (context.Response.HasStarted)
         {
@@ -88,7 +92,7 @@ internal sealed class HttpFront(
 
         context.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
         context.Response.ContentType = "text/plain; charset=utf-8";
-        await context.Response.WriteAsync("The function worker is not running.", context.RequestAborted).ConfigureAwait(false);
+        await context.Response.WriteAsync("Function host is not running.", context.RequestAborted).ConfigureAwait(false);
     }
 
     private async Task HandleAsync(HttpContext context)

@@ -27,10 +27,11 @@ internal sealed class HttpInvoker(InvocationDispatcher dispatcher, AppConfig app
 
     public async Task InvokeAsync(HttpContext context, HostedFunction function, Dictionary<string, string> routeValues)
     {
-        var worker = dispatcher.Available();
+        // While a worker is being restarted new requests wait for it (the host's WorkerProcessRestarting state).
+        var worker = await dispatcher.WorkerAsync(context.RequestAborted).ConfigureAwait(false);
         if (worker is null)
         {
-            await HttpFront.WorkerUnavailableAsync(context).ConfigureAwait(false);
+            await HttpFront.HostNotRunningAsync(context).ConfigureAwait(false);
             return;
         }
 
@@ -77,7 +78,8 @@ internal sealed class HttpInvoker(InvocationDispatcher dispatcher, AppConfig app
         var response = worker.Invoke(request);
         if (response is null)
         {
-            await HttpFront.WorkerUnavailableAsync(context).ConfigureAwait(false);
+            // The worker died between the hand-out and the send: an in-flight invocation of a dead worker.
+            context.Response.StatusCode = StatusCodes.Status500InternalServerError;
             return;
         }
 
@@ -96,6 +98,8 @@ internal sealed class HttpInvoker(InvocationDispatcher dispatcher, AppConfig app
             await proxyStop.CancelAsync().ConfigureAwait(false);
             await Worker.IgnoreFailure(proxied).ConfigureAwait(false);
             output.Host("Error", $"Timeout value of {app.FunctionTimeout} exceeded by function 'Functions.{function.Name}' (Id={invocationId}).");
+            // WebScriptHostExceptionHandler: a FunctionTimeoutException restarts the worker that ran it.
+            dispatcher.RestartAfterTimeout(worker);
             context.Response.StatusCode = StatusCodes.Status500InternalServerError;
             return;
         }
@@ -105,8 +109,9 @@ internal sealed class HttpInvoker(InvocationDispatcher dispatcher, AppConfig app
         {
             await proxyStop.CancelAsync().ConfigureAwait(false);
             await Worker.IgnoreFailure(proxied).ConfigureAwait(false);
+            // GrpcWorkerChannel.TryFailExecutions fails what was in flight; the failed invocation is the host's 500.
             output.Host("Error", $"Function 'Functions.{function.Name}' (Id={invocationId}) lost its worker.");
-            await HttpFront.WorkerUnavailableAsync(context).ConfigureAwait(false);
+            context.Response.StatusCode = StatusCodes.Status500InternalServerError;
             return;
         }
 
@@ -132,7 +137,7 @@ internal sealed class HttpInvoker(InvocationDispatcher dispatcher, AppConfig app
             await Worker.IgnoreFailure(proxied).ConfigureAwait(false);
             if (worker.IsGone)
             {
-                await HttpFront.WorkerUnavailableAsync(context).ConfigureAwait(false);
+                context.Response.StatusCode = StatusCodes.Status500InternalServerError;
                 return;
             }
 

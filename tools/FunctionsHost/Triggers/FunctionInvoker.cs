@@ -10,9 +10,10 @@ internal sealed class FunctionInvoker(InvocationDispatcher dispatcher, AppConfig
     /// <summary>An invocation on its way; null from <see cref="Send"/> when no worker runs.</summary>
     internal sealed record Pending(string InvocationId, Worker Worker, Task<InvocationResponse?> Response, long Started);
 
-    public Pending? Send(HostedFunction function, string reason, TypedData input)
+    public async Task<Pending?> SendAsync(HostedFunction function, string reason, TypedData input, CancellationToken cancellationToken = default)
     {
-        if (dispatcher.Available() is not { } worker || worker.FunctionId(function.Name) is not { } functionId)
+        if (await dispatcher.WorkerAsync(cancellationToken).ConfigureAwait(false) is not { } worker
+            || worker.FunctionId(function.Name) is not { } functionId)
         {
             return null;
         }
@@ -49,6 +50,7 @@ internal sealed class FunctionInvoker(InvocationDispatcher dispatcher, AppConfig
         {
             pending.Worker.Cancel(pending.InvocationId);
             output.Host("Error", $"Timeout value of {timeout} exceeded by function 'Functions.{function.Name}' (Id={pending.InvocationId}).");
+            dispatcher.RestartAfterTimeout(pending.Worker);
             return new InvocationOutcome(pending.InvocationId, false, "Timeout", $"Timeout value of {timeout} exceeded.", Stopwatch.GetElapsedTime(pending.Started));
         }
 

@@ -118,7 +118,7 @@ internal sealed class TimerTrigger(FunctionInvoker invoker, OutputLog output, bo
     private async Task FireAsync(HostedFunction function, string reason)
     {
         // Like the host, one run at a time per timer: the next occurrence is computed after this one finishes.
-        if (invoker.Send(function, reason, ManualInput(function, "")) is { } pending)
+        if (await invoker.SendAsync(function, reason, ManualInput(function, ""), stop.Token).ConfigureAwait(false) is { } pending)
         {
             await invoker.CompleteAsync(function, pending).ConfigureAwait(false);
         }

@@ -45,6 +45,15 @@ internal sealed class Worker : IAsyncDisposable
 
     public bool IsGone => channel.IsClosed;
 
+    /// <summary>The exit that follows was asked for (stop, or a restart after a timeout), not a worker error.</summary>
+    public bool ExitExpected { get; private set; }
+
+    public void Expected()
+    {
+        ExitExpected = true;
+        process?.ExpectExit();
+    }
+
     /// <summary>
     /// Starts a worker and waits until every function is loaded and its Kestrel listens. Throws
     /// <see cref="FunctionsHostStartException"/> when it exits, fails or times out first (the process is then killed).
@@ -117,7 +126,7 @@ internal sealed class Worker : IAsyncDisposable
             return;
         }
 
-        process.ExpectExit();
+        Expected();
         if (graceful && channel.StreamStarted.Task.IsCompleted)
         {
             output.Host("Information", $"Sending worker_terminate (grace period {gracePeriod.TotalSeconds:0.#} s).");

@@ -68,7 +68,7 @@ internal sealed class WorkerProcess : IDisposable
 
         var worker = new WorkerProcess(new Process { StartInfo = start, EnableRaisingEvents = true }, output);
         worker.process.OutputDataReceived += (_, e) => { if (e.Data is not null) output.Line(e.Data); };
-        worker.process.ErrorDataReceived += (_, e) => { if (e.Data is not null) output.Line(e.Data); };
+        worker.process.ErrorDataReceived += (_, e) => { if (e.Data is not null) output.Line($"[{StdErrLevel(e.Data)}] Host.Function.Console: {e.Data}"); };
         worker.process.Exited += (_, _) => _ = Task.Run(worker.OnExited);
         output.Host("Information", $"Starting worker: {start.FileName} {string.Join(' ', start.ArgumentList)}");
         try
@@ -90,6 +90,19 @@ internal sealed class WorkerProcess : IDisposable
         worker.process.BeginErrorReadLine();
         return worker;
     }
+
+    /// <summary>
+    /// The level the host logs a worker's stderr line at (WorkerProcess.ParseErrorMessageAndLog): "warn" anywhere is a
+    /// warning; "error", "fail", "severe" or "unhandled exception" an error (and kept for the exit exception); any
+    /// other line only information, however bad it reads.
+    /// </summary>
+    internal static string StdErrLevel(string line) =>
+        line.Contains("warn", StringComparison.OrdinalIgnoreCase) ? "Warning"
+        : line.Contains("error", StringComparison.OrdinalIgnoreCase)
+            || line.Contains("fail", StringComparison.OrdinalIgnoreCase)
+            || line.Contains("severe", StringComparison.OrdinalIgnoreCase)
+            || line.Contains("unhandled exception", StringComparison.OrdinalIgnoreCase) ? "Error"
+        : "Information";
 
     /// <summary>The exit that follows is asked for (terminate, stop): logged as information, not as an error.</summary>
     public void ExpectExit() => expectingExit = true;
