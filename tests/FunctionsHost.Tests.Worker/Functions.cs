@@ -86,6 +86,35 @@ public sealed partial class Functions(ILogger<Functions> logger)
         return new OkResult();
     }
 
+    [Function("Metadata")]
+    public static IActionResult Metadata(
+        [HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = "metadata")] HttpRequest req,
+        FunctionContext context) =>
+        // The invocation's trigger metadata as the worker received it from the host, as text.
+        new JsonResult(context.BindingContext.BindingData.ToDictionary(
+            pair => pair.Key,
+            pair => Convert.ToString(pair.Value, CultureInfo.InvariantCulture)));
+
+    [Function("Lines")]
+    public static async Task<IActionResult> Lines(
+        [HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = "lines")] HttpRequest req,
+        FunctionContext context)
+    {
+        // Leaves a marker once the first line of the body is in: a test can tell a streamed body from a buffered one.
+        var folder = Environment.GetEnvironmentVariable("TestMarkerFolder")!;
+        using var reader = new StreamReader(req.Body, Encoding.UTF8);
+        var lines = 0;
+        while (await reader.ReadLineAsync(context.CancellationToken).ConfigureAwait(false) is { } line)
+        {
+            if (lines++ == 0)
+            {
+                await File.WriteAllTextAsync(Path.Combine(folder, "first-line-" + line), line, context.CancellationToken).ConfigureAwait(false);
+            }
+        }
+
+        return new ContentResult { Content = lines.ToString(CultureInfo.InvariantCulture), ContentType = "text/plain", StatusCode = 200 };
+    }
+
     [Function("Tick")]
     public async Task Tick([TimerTrigger("%TestTimerSchedule%")] TimerInfo timer, FunctionContext context)
     {

@@ -15,7 +15,7 @@ public sealed class HttpTests(KeysOffHost fixture) : IClassFixture<KeysOffHost>
     public void Every_function_is_loaded_with_its_metadata()
     {
         Assert.Equal(
-            ["DeleteItem", "Die", "Echo", "NoContent", "PostItem", "Setting", "Slow", "Throws", "Tick", "Trace"],
+            ["DeleteItem", "Die", "Echo", "Lines", "Metadata", "NoContent", "PostItem", "Setting", "Slow", "Throws", "Tick", "Trace"],
             host.Functions.Select(f => f.Name).Order(StringComparer.Ordinal));
 
         var echo = host.Functions.Single(f => f.Name == "Echo");
@@ -42,7 +42,7 @@ public sealed class HttpTests(KeysOffHost fixture) : IClassFixture<KeysOffHost>
     }
 
     [Fact]
-    public async Task Routes_answer_200_404_and_405()
+    public async Task Routes_answer_200_and_404_and_a_method_not_declared_is_404_like_the_host()
     {
         using var ok = await TestWorker.Http.GetAsync(Url("api/echo"));
         Assert.Equal(HttpStatusCode.OK, ok.StatusCode);
@@ -57,8 +57,9 @@ public sealed class HttpTests(KeysOffHost fixture) : IClassFixture<KeysOffHost>
         using var withoutPrefix = await TestWorker.Http.GetAsync(Url("echo"));
         Assert.Equal(HttpStatusCode.NotFound, withoutPrefix.StatusCode);
 
+        // The host's methods are a route constraint (HttpMethodRouteConstraint): no match, so 404, not 405.
         using var wrongMethod = await TestWorker.Http.PutAsync(Url("api/echo"), new StringContent("x"));
-        Assert.Equal(HttpStatusCode.MethodNotAllowed, wrongMethod.StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, wrongMethod.StatusCode);
 
         using var tooDeep = await TestWorker.Http.PostAsync(Url("api/items/1/2"), new StringContent("x"));
         Assert.Equal(HttpStatusCode.NotFound, tooDeep.StatusCode);

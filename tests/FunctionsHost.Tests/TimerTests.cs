@@ -32,7 +32,7 @@ public sealed class TimerTests(TimerHost fixture) : IClassFixture<TimerHost>
     [Fact]
     public async Task The_admin_endpoint_runs_the_timer_function_without_keys_configured()
     {
-        using var response = await TestWorker.Http.PostAsync(new Uri(host.BaseAddress, "admin/functions/Tick"), new StringContent("{}"));
+        using var response = await TestWorker.Http.PostAsync(new Uri(host.BaseAddress, "admin/functions/Tick"), new StringContent("{}", System.Text.Encoding.UTF8, "application/json"));
         Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
         Assert.True(
             await TestWorker.EventuallyAsync(() => host.Output.Contains("Reason='Manual'", StringComparison.Ordinal), TimeSpan.FromSeconds(5)),

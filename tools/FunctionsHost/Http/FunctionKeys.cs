@@ -16,11 +16,11 @@ internal sealed class FunctionKeys(string? functionKey, string? masterKey)
             return true;
         }
 
-        var key = context.Request.Query["code"].FirstOrDefault();
-        if (string.IsNullOrEmpty(key))
-        {
-            key = context.Request.Headers["x-functions-key"].FirstOrDefault();
-        }
+        // AuthenticationLevelHandler.GetAuthorizationKeyInfoAsync: the header, when present (even empty), wins over
+        // ?code; a wrong or empty header is not rescued by a right code.
+        var key = context.Request.Headers.TryGetValue("x-functions-key", out var header)
+            ? header.FirstOrDefault()
+            : context.Request.Query["code"].FirstOrDefault();
 
         if (string.IsNullOrEmpty(key))
         {

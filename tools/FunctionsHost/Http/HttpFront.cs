@@ -8,7 +8,7 @@ namespace VoiceFunctions.FunctionsHost;
 
 /// <summary>
 /// The host's public HTTP endpoint: Kestrel with the host's limits, the admin API, and routing of HTTP triggers
-/// (route, methods, keys) to the <see cref="HttpInvoker"/>.
+/// (route and methods, keys) to the <see cref="HttpInvoker"/>.
 /// </summary>
 internal sealed class HttpFront(
     FunctionsHostOptions options,
@@ -104,8 +104,9 @@ internal sealed class HttpFront(
             return;
         }
 
+        // The host maps each function's methods as a route constraint (WebScriptHostHttpRoutesManager,
+        // HttpMethodRouteConstraint): a method no function declares on a route is no match, so 404, never 405.
         var method = context.Request.Method.ToLowerInvariant();
-        var routeMatched = false;
         foreach (var (template, function) in routes)
         {
             if (!template.TryMatch(path, out var values))
@@ -113,7 +114,6 @@ internal sealed class HttpFront(
                 continue;
             }
 
-            routeMatched = true;
             if (function.Methods is null || function.Methods.Contains(method))
             {
                 if (!keys.Authorized(context, function.AuthLevel))
@@ -127,6 +127,6 @@ internal sealed class HttpFront(
             }
         }
 
-        context.Response.StatusCode = routeMatched ? StatusCodes.Status405MethodNotAllowed : StatusCodes.Status404NotFound;
+        context.Response.StatusCode = StatusCodes.Status404NotFound;
     }
 }

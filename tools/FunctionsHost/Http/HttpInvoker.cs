@@ -41,14 +41,29 @@ internal sealed class HttpInvoker(InvocationDispatcher dispatcher, AppConfig app
             return;
         }
 
-        // The caller's body is read whole before the worker hears of the request. A body that cannot be read (broken
-        // chunk framing, stalled, cut short by the caller closing) is the caller's fault: a 4xx here where it can still be
-        // sent, and the worker never sees a request it could only half read. (The host streams the body; see README.)
-        var body = await RequestBody.ReadAsync(context, options.RequestBodyIdleTimeout).ConfigureAwait(false);
-        if (body.FailureStatus is { } clientError)
+        // As the host does: a body with a Content-Length is read whole during trigger binding, before the invocation
+        // (HttpTriggerAttributeBindingProvider.IsRequestPayloadReadable, WebJobs.Extensions.Http 3.2.0), and its
+        // top-level JSON properties become trigger metadata; a chunked body is not (enableChunkedRequestBinding is off
+        // by default) and streams to the worker through the forwarder while the function runs. A Content-Length body
+        // that cannot be read never reaches the worker; the caller gets the emulator's 4xx (the host: see README).
+        var incomingBody = context.Request;
+        var streamed = incomingBody.ContentLength is null && incomingBody.Headers.TransferEncoding.Count > 0;
+        RequestBody.ClientBodyStream? streaming = null;
+        RequestBody.ProxiedBody? buffered = null;
+        if (streamed)
         {
-            await RequestBody.ProblemAsync(context, clientError).ConfigureAwait(false);
-            return;
+            streaming = new RequestBody.ClientBodyStream(incomingBody.Body, options.RequestBodyIdleTimeout);
+        }
+        else
+        {
+            var body = await RequestBody.ReadAsync(context, options.RequestBodyIdleTimeout).ConfigureAwait(false);
+            if (body.FailureStatus is { } clientError)
+            {
+                await RequestBody.ProblemAsync(context, clientError).ConfigureAwait(false);
+                return;
+            }
+
+            buffered = body.Bytes;
         }
 
         var invocationId = Guid.NewGuid().ToString();
@@ -60,9 +75,22 @@ internal sealed class HttpInvoker(InvocationDispatcher dispatcher, AppConfig app
             TraceContext = new RpcTraceContext { TraceParent = TraceParent(context.Request), TraceState = "" },
         };
         request.InputData.Add(new ParameterBinding { Name = function.TriggerBindingName, Data = new TypedData { Http = new RpcHttp() } });
+        // HttpTriggerAttributeBindingProvider.GetRequestBindingData: body properties, then the query (without the
+        // key parameter "code"), then route values, each overriding the one before.
+        if (incomingBody.ContentLength > 0 && buffered is not null)
+        {
+            foreach (var (key, value) in RequestBody.BindingData(buffered.Bytes))
+            {
+                request.TriggerMetadata[key] = value;
+            }
+        }
+
         foreach (var (key, values) in context.Request.Query)
         {
-            request.TriggerMetadata[key] = new TypedData { String = values.ToString() };
+            if (!key.Equals("code", StringComparison.OrdinalIgnoreCase))
+            {
+                request.TriggerMetadata[key] = new TypedData { String = values.ToString() };
+            }
         }
 
         foreach (var (key, value) in routeValues)
@@ -83,7 +111,12 @@ internal sealed class HttpInvoker(InvocationDispatcher dispatcher, AppConfig app
             return;
         }
 
-        var proxied = ProxyAsync(context, worker, body.Bytes, invocationId, proxyStop.Token);
+        var proxied = ProxyAsync(
+            context,
+            worker,
+            () => streaming is not null ? new RequestBody.StreamedBodyContent(streaming) : buffered is not null ? new RequestBody.RequestBodyContent(buffered) : null,
+            invocationId,
+            proxyStop.Token);
 
         using var timeout = new CancellationTokenSource();
         if (app.FunctionTimeout != Timeout.InfiniteTimeSpan)
@@ -116,6 +149,15 @@ internal sealed class HttpInvoker(InvocationDispatcher dispatcher, AppConfig app
         }
 
         FunctionInvoker.LogExecuted(output, function, invocationId, result.Result, started);
+        if (streaming?.FailureStatus is { } streamFailure)
+        {
+            // The worker saw the streamed body break, as on the host; the caller gets the emulator's 4xx for it.
+            await proxyStop.CancelAsync().ConfigureAwait(false);
+            await Worker.IgnoreFailure(proxied).ConfigureAwait(false);
+            await RequestBody.ProblemAsync(context, streamFailure).ConfigureAwait(false);
+            return;
+        }
+
         if ((result.Result?.Status ?? StatusResult.Types.Status.Success) != StatusResult.Types.Status.Success)
         {
             // The worker's proxied answer to a failed invocation is unreliable (a throwing function comes back as an
@@ -135,6 +177,12 @@ internal sealed class HttpInvoker(InvocationDispatcher dispatcher, AppConfig app
         {
             await proxyStop.CancelAsync().ConfigureAwait(false);
             await Worker.IgnoreFailure(proxied).ConfigureAwait(false);
+            if (streaming?.FailureStatus is { } broken)
+            {
+                await RequestBody.ProblemAsync(context, broken).ConfigureAwait(false);
+                return;
+            }
+
             if (worker.IsGone)
             {
                 context.Response.StatusCode = StatusCodes.Status500InternalServerError;
@@ -178,7 +226,7 @@ internal sealed class HttpInvoker(InvocationDispatcher dispatcher, AppConfig app
 
     private sealed record ProxiedResponse(int StatusCode, List<KeyValuePair<string, IEnumerable<string>>> Headers, byte[] Body);
 
-    private async Task<ProxiedResponse> ProxyAsync(HttpContext context, Worker worker, RequestBody.ProxiedBody? body, string invocationId, CancellationToken cancellationToken)
+    private async Task<ProxiedResponse> ProxyAsync(HttpContext context, Worker worker, Func<HttpContent?> body, string invocationId, CancellationToken cancellationToken)
     {
         var incoming = context.Request;
         var target = new Uri(worker.HttpUri!, incoming.Path.ToUriComponent() + incoming.QueryString.ToUriComponent());
@@ -186,10 +234,8 @@ internal sealed class HttpInvoker(InvocationDispatcher dispatcher, AppConfig app
         for (var attempt = 1; ; attempt++)
         {
             using var message = new HttpRequestMessage(new HttpMethod(incoming.Method), target);
-            if (body is not null)
-            {
-                message.Content = new RequestBody.RequestBodyContent(body);
-            }
+            // Retried only when the worker's Kestrel refused the connection: nothing of a streamed body was read yet.
+            message.Content = body();
 
             foreach (var (name, values) in incoming.Headers)
             {

@@ -34,6 +34,58 @@ internal static class RequestBody
         return new ClientBody(new ProxiedBody(buffer.ToArray(), Chunked: incoming.ContentLength is null), null);
     }
 
+    /// <summary>
+    /// A buffered body's top-level JSON properties as trigger metadata (WebJobs.Extensions.Http 3.2.0,
+    /// Utility.ApplyBindingData): only for a body that looks like JSON ({…} or […]) and parses as an object; arrays
+    /// and nulls are left out, an object stays JSON, any other value becomes its text.
+    /// </summary>
+    public static Dictionary<string, Rpc.TypedData> BindingData(byte[] body)
+    {
+        var data = new Dictionary<string, Rpc.TypedData>(StringComparer.OrdinalIgnoreCase);
+        var text = System.Text.Encoding.UTF8.GetString(body).Trim().TrimStart('\uFEFF');
+        if (!((text.StartsWith('{') && text.EndsWith('}')) || (text.StartsWith('[') && text.EndsWith(']'))))
+        {
+            return data;
+        }
+
+        try
+        {
+            using var json = JsonDocument.Parse(text);
+            if (json.RootElement.ValueKind != JsonValueKind.Object)
+            {
+                return data;
+            }
+
+            foreach (var property in json.RootElement.EnumerateObject())
+            {
+                switch (property.Value.ValueKind)
+                {
+                    case JsonValueKind.Array or JsonValueKind.Null:
+                        break;
+                    case JsonValueKind.Object:
+                        data[property.Name] = new Rpc.TypedData { Json = property.Value.GetRawText() };
+                        break;
+                    case JsonValueKind.String:
+                        data[property.Name] = new Rpc.TypedData { String = property.Value.GetString() };
+                        break;
+                    case JsonValueKind.True or JsonValueKind.False:
+                        // Newtonsoft's (string) of a boolean JValue.
+                        data[property.Name] = new Rpc.TypedData { String = property.Value.GetBoolean() ? "True" : "False" };
+                        break;
+                    default:
+                        data[property.Name] = new Rpc.TypedData { String = property.Value.GetRawText() };
+                        break;
+                }
+            }
+        }
+        catch (JsonException)
+        {
+            // Not an error when the body is not JSON (the host swallows it the same way).
+        }
+
+        return data;
+    }
+
     internal sealed record ProxiedBody(byte[] Bytes, bool Chunked);
 
     internal sealed record ClientBody(ProxiedBody? Bytes, int? FailureStatus);
@@ -83,6 +135,34 @@ internal static class RequestBody
         }
     }
 
+    /// <summary>
+    /// The caller's chunked body passed on as it arrives (chunked again, no length), flushed after every read: the
+    /// handler would otherwise hold small chunks (and the headers) in its buffer until the body ends.
+    /// </summary>
+    internal sealed class StreamedBodyContent(Stream body) : HttpContent
+    {
+        protected override Task SerializeToStreamAsync(Stream stream, TransportContext? context) =>
+            SerializeToStreamAsync(stream, context, CancellationToken.None);
+
+        protected override async Task SerializeToStreamAsync(Stream stream, TransportContext? context, CancellationToken cancellationToken)
+        {
+            await stream.FlushAsync(cancellationToken).ConfigureAwait(false);
+            var buffer = new byte[16 * 1024];
+            int read;
+            while ((read = await body.ReadAsync(buffer, cancellationToken).ConfigureAwait(false)) > 0)
+            {
+                await stream.WriteAsync(buffer.AsMemory(0, read), cancellationToken).ConfigureAwait(false);
+                await stream.FlushAsync(cancellationToken).ConfigureAwait(false);
+            }
+        }
+
+        protected override bool TryComputeLength(out long length)
+        {
+            length = 0;
+            return false;
+        }
+    }
+
     /// <summary>The caller's buffered body (a retry sends it again).</summary>
     internal sealed class RequestBodyContent(ProxiedBody body) : HttpContent
     {
@@ -103,7 +183,7 @@ internal static class RequestBody
     /// The caller's request body, read with an idle timeout (a body that stops arriving is only told from a slow one
     /// by waiting) and remembering why a read failed, so the front can answer the caller's fault as a 4xx.
     /// </summary>
-    private sealed class ClientBodyStream(Stream inner, TimeSpan idleTimeout) : Stream
+    internal sealed class ClientBodyStream(Stream inner, TimeSpan idleTimeout) : Stream
     {
         private int failureStatus;
 
