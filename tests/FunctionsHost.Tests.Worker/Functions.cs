@@ -35,6 +35,11 @@ public sealed partial class Functions(ILogger<Functions> logger)
             body,
             header = req.Headers["x-test"].ToString(),
             host = req.Host.Value,
+            // The worker applies X-Forwarded-* itself (UseForwardedHeaders) and keeps what it replaced as X-Original-*.
+            scheme = req.Scheme,
+            remoteIp = req.HttpContext.Connection.RemoteIpAddress?.ToString(),
+            pathBase = req.PathBase.Value,
+            originalHost = req.Headers["X-Original-Host"].ToString(),
             contentType = req.ContentType,
         });
     }
@@ -114,6 +119,19 @@ public sealed partial class Functions(ILogger<Functions> logger)
 
         return new ContentResult { Content = lines.ToString(CultureInfo.InvariantCulture), ContentType = "text/plain", StatusCode = 200 };
     }
+
+    // Refused by the host at load: a route in its reserved space, and two functions on one route with a method in common.
+    [Function("ReservedRoute")]
+    public static IActionResult ReservedRoute([HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = "administer")] HttpRequest req) =>
+        new OkResult();
+
+    [Function("TwinGet")]
+    public static IActionResult TwinGet([HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = "twin")] HttpRequest req) =>
+        new ContentResult { Content = "TwinGet", ContentType = "text/plain", StatusCode = 200 };
+
+    [Function("TwinAny")]
+    public static IActionResult TwinAny([HttpTrigger(AuthorizationLevel.Anonymous, Route = "twin")] HttpRequest req) =>
+        new ContentResult { Content = "TwinAny", ContentType = "text/plain", StatusCode = 200 };
 
     [Function("Tick")]
     public async Task Tick([TimerTrigger("%TestTimerSchedule%")] TimerInfo timer, FunctionContext context)

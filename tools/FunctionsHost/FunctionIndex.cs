@@ -10,6 +10,30 @@ internal static class FunctionIndex
     public static List<HostedFunction> Describe(IEnumerable<RpcFunctionMetadata> functions, Func<string, string?> setting) =>
         [.. functions.Select(f => Describe(f, setting))];
 
+    /// <summary>
+    /// The host's checks of HTTP functions at load (ScriptHost.ValidateFunction/ValidateHttpFunction and
+    /// HttpRoutesConflict): a route in the reserved "admin" or "runtime" space, or the same route as an earlier
+    /// function with methods in common (no methods: all), puts that function in error; it is not loaded, the rest are.
+    /// </summary>
+    public static List<HostedFunction> Validate(IEnumerable<HostedFunction> functions, OutputLog output)
+    {
+        var accepted = new List<HostedFunction>();
+        foreach (var function in functions)
+        {
+            var error = function.IsHttp ? HttpError(function, accepted) : null;
+            if (error is null)
+            {
+                accepted.Add(function);
+            }
+            else
+            {
+                output.Host("Error", $"The '{function.Name}' function is in error: {error}");
+            }
+        }
+
+        return accepted;
+    }
+
     public static void Print(IEnumerable<HostedFunction> functions, Uri baseAddress, string routePrefix, OutputLog output)
     {
         output.Host("Information", "Functions:");
@@ -101,6 +125,26 @@ internal static class FunctionIndex
         }
 
         return new HostedFunction(metadata.Name, metadata.FunctionId, "(no trigger)", "", null, null, null, null, null, false);
+    }
+
+    private static string? HttpError(HostedFunction function, IEnumerable<HostedFunction> earlier)
+    {
+        var route = function.Route!.Trim('/');
+        if (route.StartsWith("admin", StringComparison.OrdinalIgnoreCase) || route.StartsWith("runtime", StringComparison.OrdinalIgnoreCase))
+        {
+            return "The specified route conflicts with one or more built in routes.";
+        }
+
+        foreach (var other in earlier.Where(f => f.IsHttp))
+        {
+            if (string.Equals(route, other.Route!.Trim('/'), StringComparison.OrdinalIgnoreCase)
+                && (function.Methods is null || other.Methods is null || function.Methods.Intersect(other.Methods).Any()))
+            {
+                return $"The route specified conflicts with the route defined by function '{other.Name}'.";
+            }
+        }
+
+        return null;
     }
 
     private static string? Property(JsonElement element, string name)

@@ -148,7 +148,7 @@ public sealed class FunctionsHostEmulator : IAsyncDisposable
         await rpc.StartAsync(cancellationToken).ConfigureAwait(false);
         dispatcher = new InvocationDispatcher(app, options, rpc, output, OnRpcLog);
         await dispatcher.StartAsync(cancellationToken).ConfigureAwait(false);
-        functions = FunctionIndex.Describe(dispatcher.Current!.Functions, Setting);
+        functions = FunctionIndex.Validate(FunctionIndex.Describe(dispatcher.Current!.Functions, Setting), output);
 
         invoker = new FunctionInvoker(dispatcher, app, output);
         // Every non-HTTP trigger type the emulator fires; a new one is one more entry.

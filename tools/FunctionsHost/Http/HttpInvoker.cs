@@ -23,6 +23,12 @@ internal sealed class HttpInvoker(InvocationDispatcher dispatcher, AppConfig app
         Timeout = Timeout.InfiniteTimeSpan,
     };
 
+    /// <summary>YARP's default X-Forwarded-* transforms (AddXForwarded: For, Proto, Host, Prefix; action Set).</summary>
+    private static readonly HashSet<string> ForwardedHeaders = new(StringComparer.OrdinalIgnoreCase)
+    {
+        "X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host", "X-Forwarded-Prefix",
+    };
+
     public void Dispose() => http.Dispose();
 
     public async Task InvokeAsync(HttpContext context, HostedFunction function, Dictionary<string, string> routeValues)
@@ -244,11 +250,10 @@ internal sealed class HttpInvoker(InvocationDispatcher dispatcher, AppConfig app
                     continue;
                 }
 
-                if (name.Equals("Host", StringComparison.OrdinalIgnoreCase))
+                if (name.Equals("Host", StringComparison.OrdinalIgnoreCase) || ForwardedHeaders.Contains(name))
                 {
-                    // The host's forwarder (YARP's default transformer) passes the original Host on, so the app sees
-                    // the address the caller used.
-                    message.Headers.Host = values.ToString();
+                    // Set below, as the host's forwarder does: HttpTransformer.Default (YARP) drops the original Host
+                    // (the worker's own address goes out) and sets, not appends, the X-Forwarded-* headers.
                     continue;
                 }
 
@@ -256,6 +261,22 @@ internal sealed class HttpInvoker(InvocationDispatcher dispatcher, AppConfig app
                 {
                     message.Content?.Headers.TryAddWithoutValidation(name, values.ToArray());
                 }
+            }
+
+            if (context.Connection.RemoteIpAddress is { } client)
+            {
+                message.Headers.TryAddWithoutValidation("X-Forwarded-For", client.ToString());
+            }
+
+            message.Headers.TryAddWithoutValidation("X-Forwarded-Proto", incoming.Scheme);
+            if (incoming.Host.HasValue)
+            {
+                message.Headers.TryAddWithoutValidation("X-Forwarded-Host", incoming.Host.Value);
+            }
+
+            if (incoming.PathBase.HasValue)
+            {
+                message.Headers.TryAddWithoutValidation("X-Forwarded-Prefix", incoming.PathBase.Value);
             }
 
             message.Headers.TryAddWithoutValidation("x-ms-invocation-id", invocationId);

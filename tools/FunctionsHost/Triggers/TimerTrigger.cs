@@ -38,7 +38,7 @@ internal sealed class TimerTrigger(FunctionInvoker invoker, OutputLog output, bo
                 continue;
             }
 
-            output.Host("Information", $"Timer '{function.Name}' first fires at {schedule(DateTime.Now):O}{(function.RunOnStartup ? " (and now: runOnStartup)" : "")}.");
+            output.Host("Information", $"Timer '{function.Name}' first fires at {schedule(DateTime.UtcNow):O}{(function.RunOnStartup ? " (and now: runOnStartup)" : "")}.");
             timers.Add(Task.Run(() => RunAsync(function, schedule, stop.Token)));
         }
     }
@@ -55,12 +55,12 @@ internal sealed class TimerTrigger(FunctionInvoker invoker, OutputLog output, bo
     {
         if (CrontabSchedule.TryParse(expression, new CrontabSchedule.ParseOptions { IncludingSeconds = true }) is { } withSeconds)
         {
-            return withSeconds.GetNextOccurrence;
+            return from => DateTime.SpecifyKind(withSeconds.GetNextOccurrence(from), DateTimeKind.Utc);
         }
 
         if (CrontabSchedule.TryParse(expression) is { } minutes)
         {
-            return minutes.GetNextOccurrence;
+            return from => DateTime.SpecifyKind(minutes.GetNextOccurrence(from), DateTimeKind.Utc);
         }
 
         if (TimeSpan.TryParse(expression, CultureInfo.InvariantCulture, out var interval) && interval > TimeSpan.Zero)
@@ -73,7 +73,7 @@ internal sealed class TimerTrigger(FunctionInvoker invoker, OutputLog output, bo
 
     private string Payload(HostedFunction function)
     {
-        var now = DateTime.Now;
+        var now = DateTime.UtcNow;
         DateTime last;
         lock (lastRun)
         {
@@ -102,11 +102,12 @@ internal sealed class TimerTrigger(FunctionInvoker invoker, OutputLog output, bo
 
             while (!cancellationToken.IsCancellationRequested)
             {
-                // Local time, as the host (WEBSITE_TIME_ZONE aside) evaluates schedules.
-                var now = DateTime.Now;
+                // In UTC whatever this machine's zone: the host evaluates schedules in its local time, which is UTC in
+                // Azure unless WEBSITE_TIME_ZONE says otherwise (not emulated).
+                var now = DateTime.UtcNow;
                 var next = schedule(now);
                 await Task.Delay(next - now, cancellationToken).ConfigureAwait(false);
-                await FireAsync(function, "Timer fired at " + DateTime.Now.ToString("O", CultureInfo.InvariantCulture)).ConfigureAwait(false);
+                await FireAsync(function, "Timer fired at " + DateTime.UtcNow.ToString("O", CultureInfo.InvariantCulture)).ConfigureAwait(false);
             }
         }
         catch (OperationCanceledException)
