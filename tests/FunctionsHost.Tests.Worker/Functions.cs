@@ -133,6 +133,27 @@ public sealed partial class Functions(ILogger<Functions> logger)
     public static IActionResult TwinAny([HttpTrigger(AuthorizationLevel.Anonymous, Route = "twin")] HttpRequest req) =>
         new ContentResult { Content = "TwinAny", ContentType = "text/plain", StatusCode = 200 };
 
+    [Function("Wait")]
+    public static async Task<IActionResult> Wait(
+        [HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = "wait/{marker}")] HttpRequest req,
+        string marker,
+        FunctionContext context)
+    {
+        // Waits long; leaves a marker when the host cancels the invocation.
+        try
+        {
+            await Task.Delay(TimeSpan.FromSeconds(60), context.CancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            var folder = Environment.GetEnvironmentVariable("TestMarkerFolder")!;
+            await File.WriteAllTextAsync(Path.Combine(folder, "cancelled-" + marker), marker, CancellationToken.None).ConfigureAwait(false);
+            throw;
+        }
+
+        return new OkResult();
+    }
+
     [Function("Tick")]
     public async Task Tick([TimerTrigger("%TestTimerSchedule%")] TimerInfo timer, FunctionContext context)
     {

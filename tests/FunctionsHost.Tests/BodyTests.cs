@@ -87,6 +87,21 @@ public sealed class BodyTests(KeysOffHost fixture) : IClassFixture<KeysOffHost>
         Assert.EndsWith("\r\n\r\n2", answer, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task A_caller_that_goes_away_cancels_the_invocation()
+    {
+        var marker = Guid.NewGuid().ToString("N");
+        using (var caller = new HttpClient { Timeout = TimeSpan.FromSeconds(2) })
+        {
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => caller.GetAsync(new Uri(host.BaseAddress, "api/wait/" + marker)));
+        }
+
+        // The host sends invocation_cancel: the function's token fires long before its 60 s wait ends.
+        Assert.True(
+            await TestWorker.EventuallyAsync(() => File.Exists(Path.Combine(fixture.MarkerFolder, "cancelled-" + marker)), TimeSpan.FromSeconds(15)),
+            host.Output);
+    }
+
     private static string Chunk(string data) => $"{Encoding.ASCII.GetByteCount(data):x}\r\n{data}\r\n";
 
     private async Task<TcpClient> ConnectAsync()

@@ -15,7 +15,7 @@ public sealed class HttpTests(KeysOffHost fixture) : IClassFixture<KeysOffHost>
     public void Every_function_is_loaded_with_its_metadata()
     {
         Assert.Equal(
-            ["DeleteItem", "Die", "Echo", "Lines", "Metadata", "NoContent", "PostItem", "Setting", "Slow", "Throws", "Tick", "Trace"],
+            ["DeleteItem", "Die", "Echo", "Lines", "Metadata", "NoContent", "PostItem", "Setting", "Slow", "Throws", "Tick", "Trace", "Wait"],
             host.Functions.Select(f => f.Name).Where(name => !name.StartsWith("Twin", StringComparison.Ordinal)).Order(StringComparer.Ordinal));
 
         var echo = host.Functions.Single(f => f.Name == "Echo");

@@ -118,6 +118,19 @@ public sealed class FunctionsHostEmulator : IAsyncDisposable
         dispatcher?.Current?.Kill();
     }
 
+    /// <summary>
+    /// The whole instance goes away at once, as when Azure recycles or loses it: the worker is SIGKILLed and not
+    /// restarted (<see cref="KillWorker"/> is a crash the host recovers from), then everything stops.
+    /// </summary>
+    public async Task KillInstanceAsync()
+    {
+        output.Host("Warning", "Killing the instance (KillInstanceAsync): the worker goes without a restart.");
+        dispatcher?.StopRestarting("The instance was killed.");
+        dispatcher?.Current?.Kill();
+        await WorkerExited.WaitAsync(TimeSpan.FromSeconds(30)).ConfigureAwait(false);
+        await StopAsync().ConfigureAwait(false);
+    }
+
     /// <summary>Graceful: worker_terminate with the grace period, wait that long, kill if still alive; stops the HTTP front.</summary>
     public Task StopAsync()
     {
@@ -202,6 +215,8 @@ public sealed class FunctionsHostEmulator : IAsyncDisposable
 
     private async Task StopCoreAsync(bool graceful)
     {
+        // A worker that dies while the host stops is not restarted.
+        dispatcher?.StopRestarting("The host is stopping.");
         foreach (var trigger in triggers)
         {
             await trigger.DisposeAsync().ConfigureAwait(false);

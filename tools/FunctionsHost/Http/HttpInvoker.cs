@@ -105,9 +105,16 @@ internal sealed class HttpInvoker(InvocationDispatcher dispatcher, AppConfig app
         }
 
         var started = Stopwatch.GetTimestamp();
-        // Not linked to the caller's connection: with the body in hand the proxied request is whole, and one cut off
-        // before the worker had it would leave the worker waiting 15 s for it (then failing the invocation).
-        using var proxyStop = new CancellationTokenSource();
+        // A caller that goes away cancels the invocation: the host's invocation token follows the request's, and its
+        // channel sends invocation_cancel (GrpcWorkerChannel, with the worker's HandlesInvocationCancelMessage); the
+        // forwarder aborts the proxied request with it (YARP uses RequestAborted).
+        using var abandoned = context.RequestAborted.Register(() =>
+        {
+            output.Host("Information", $"The caller of 'Functions.{function.Name}' (Id={invocationId}) went away: sending invocation_cancel.");
+            worker.RequestCancel(invocationId);
+        });
+        // Linked to the caller's connection, as YARP's forwarding is: a caller gone aborts the proxied request too.
+        using var proxyStop = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted);
         // Both at once: the worker holds the proxied request until the invocation arrives, and the other way round.
         var response = worker.Invoke(request);
         if (response is null)
@@ -130,7 +137,20 @@ internal sealed class HttpInvoker(InvocationDispatcher dispatcher, AppConfig app
             timeout.CancelAfter(app.FunctionTimeout);
         }
 
-        var finished = await Task.WhenAny(response, Task.Delay(Timeout.Infinite, timeout.Token)).ConfigureAwait(false);
+        // A streamed body that breaks ends the wait at once: the worker may never have had the request (then it would
+        // wait 15 s for it); the host fails the invocation over the forwarding error the same way.
+        var streamBroken = streaming is null ? Task.Delay(Timeout.Infinite, timeout.Token) : WhenBrokenAsync(proxied, streaming);
+        var finished = await Task.WhenAny(response, Task.Delay(Timeout.Infinite, timeout.Token), streamBroken).ConfigureAwait(false);
+        if (finished == streamBroken && streaming?.FailureStatus is { } bodyFailure)
+        {
+            worker.Cancel(invocationId);
+            await proxyStop.CancelAsync().ConfigureAwait(false);
+            await Worker.IgnoreFailure(proxied).ConfigureAwait(false);
+            output.Host("Warning", $"The streamed request body of 'Functions.{function.Name}' (Id={invocationId}) broke: invocation_cancel sent.");
+            await RequestBody.ProblemAsync(context, bodyFailure).ConfigureAwait(false);
+            return;
+        }
+
         if (finished != response)
         {
             worker.Cancel(invocationId);
@@ -228,6 +248,16 @@ internal sealed class HttpInvoker(InvocationDispatcher dispatcher, AppConfig app
         }
 
         return $"00-{ActivityTraceId.CreateRandom().ToHexString()}-{ActivitySpanId.CreateRandom().ToHexString()}-01";
+    }
+
+    /// <summary>Completes when the proxied request failed because the caller's streamed body could not be read.</summary>
+    private static async Task WhenBrokenAsync(Task proxied, RequestBody.ClientBodyStream body)
+    {
+        await Worker.IgnoreFailure(proxied).ConfigureAwait(false);
+        if (body.FailureStatus is null)
+        {
+            await Task.Delay(Timeout.Infinite).ConfigureAwait(false);
+        }
     }
 
     private sealed record ProxiedResponse(int StatusCode, List<KeyValuePair<string, IEnumerable<string>>> Headers, byte[] Body);

@@ -58,6 +58,27 @@ internal static class RequestBody
 
             foreach (var property in json.RootElement.EnumerateObject())
             {
+                try
+                {
+                    Add(data, property);
+                }
+                catch (InvalidOperationException)
+                {
+                    // A lone surrogate escape (e.g. "\ud800") System.Text.Json will not decode: left out. (Newtonsoft
+                    // keeps it, and protobuf sends it as U+FFFD.)
+                }
+            }
+        }
+        catch (JsonException)
+        {
+            // Not an error when the body is not JSON (the host swallows it the same way).
+        }
+
+        return data;
+    }
+
+    private static void Add(Dictionary<string, Rpc.TypedData> data, JsonProperty property)
+    {
                 switch (property.Value.ValueKind)
                 {
                     case JsonValueKind.Array or JsonValueKind.Null:
@@ -76,14 +97,6 @@ internal static class RequestBody
                         data[property.Name] = new Rpc.TypedData { String = property.Value.GetRawText() };
                         break;
                 }
-            }
-        }
-        catch (JsonException)
-        {
-            // Not an error when the body is not JSON (the host swallows it the same way).
-        }
-
-        return data;
     }
 
     internal sealed record ProxiedBody(byte[] Bytes, bool Chunked);

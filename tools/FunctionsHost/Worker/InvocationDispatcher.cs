@@ -127,19 +127,33 @@ internal sealed class InvocationDispatcher(AppConfig app, FunctionsHostOptions o
         }
 
         output.Host("Warning", $"Restarting worker {worker.ProcessId}: an invocation on it timed out.");
+        // At once: requests from now on wait for the new worker instead of meeting the one being killed.
+        BeginRestart(worker);
         _ = Task.Run(async () =>
         {
-            BeginRestart(worker);
             worker.Expected();
             worker.Kill();
             await RestartAsync().ConfigureAwait(false);
         });
     }
 
+    /// <summary>No restart from now on (the host is stopping, or the whole instance goes away).</summary>
+    public void StopRestarting(string reason)
+    {
+        GiveUp(reason);
+        try
+        {
+            disposing.Cancel();
+        }
+        catch (ObjectDisposedException)
+        {
+            // Already disposed.
+        }
+    }
+
     public async Task StopAsync(bool graceful)
     {
-        GiveUp("The host is stopping.");
-        await disposing.CancelAsync().ConfigureAwait(false);
+        StopRestarting("The host is stopping.");
         if (current is { } worker)
         {
             await worker.StopAsync(graceful, options.ShutdownGracePeriod).ConfigureAwait(false);

@@ -115,6 +115,10 @@ internal sealed class Worker : IAsyncDisposable
         channel.Send(new StreamingMessage { InvocationCancel = new InvocationCancel { InvocationId = invocationId } });
     }
 
+    /// <summary>Tells the worker to cancel the invocation (its FunctionContext.CancellationToken) and keeps waiting for its answer.</summary>
+    public void RequestCancel(string invocationId) =>
+        channel.Send(new StreamingMessage { InvocationCancel = new InvocationCancel { InvocationId = invocationId } });
+
     /// <summary>Hard kill (SIGKILL) of the process tree.</summary>
     public void Kill() => process?.Kill();
 
