@@ -174,6 +174,11 @@ internal sealed class HttpInvoker(InvocationDispatcher dispatcher, AppConfig app
             return;
         }
 
+        if (streaming?.FailureStatus is not null)
+        {
+            output.Host("Warning", $"The streamed request body of 'Functions.{function.Name}' (Id={invocationId}) broke while the function ran.");
+        }
+
         FunctionInvoker.LogExecuted(output, function, invocationId, result.Result, started);
         if (streaming?.FailureStatus is { } streamFailure)
         {
@@ -213,6 +218,11 @@ internal sealed class HttpInvoker(InvocationDispatcher dispatcher, AppConfig app
             {
                 context.Response.StatusCode = StatusCodes.Status500InternalServerError;
                 return;
+            }
+
+            if (context.RequestAborted.IsCancellationRequested)
+            {
+                return; // the caller went away (the forwarded request was aborted with it): nobody to answer
             }
 
             output.Host("Error", $"The worker's HTTP answer for 'Functions.{function.Name}' (Id={invocationId}) failed: {e.Message}");
