@@ -35,6 +35,11 @@ public sealed partial class Functions(ILogger<Functions> logger)
             body,
             header = req.Headers["x-test"].ToString(),
             host = req.Host.Value,
+            // The worker applies X-Forwarded-* itself (UseForwardedHeaders) and keeps what it replaced as X-Original-*.
+            scheme = req.Scheme,
+            remoteIp = req.HttpContext.Connection.RemoteIpAddress?.ToString(),
+            pathBase = req.PathBase.Value,
+            originalHost = req.Headers["X-Original-Host"].ToString(),
             contentType = req.ContentType,
         });
     }
@@ -58,8 +63,8 @@ public sealed partial class Functions(ILogger<Functions> logger)
     [Function("Die")]
     public static IActionResult Die([HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = "die")] HttpRequest req)
     {
-        // Worker death mid-request: the emulator must answer 503 and report the exit.
-        Environment.Exit(3);
+        // Worker death mid-request (exit code 3, or ?code=N): the host fails the invocation and restarts the worker.
+        Environment.Exit(int.TryParse(req.Query["code"], out var code) ? code : 3);
         return new OkResult();
     }
 
@@ -83,6 +88,69 @@ public sealed partial class Functions(ILogger<Functions> logger)
     {
         // Outlives a short host.json functionTimeout.
         await Task.Delay(TimeSpan.FromSeconds(10), context.CancellationToken).ConfigureAwait(false);
+        return new OkResult();
+    }
+
+    [Function("Metadata")]
+    public static IActionResult Metadata(
+        [HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = "metadata")] HttpRequest req,
+        FunctionContext context) =>
+        // The invocation's trigger metadata as the worker received it from the host, as text.
+        new JsonResult(context.BindingContext.BindingData.ToDictionary(
+            pair => pair.Key,
+            pair => Convert.ToString(pair.Value, CultureInfo.InvariantCulture)));
+
+    [Function("Lines")]
+    public static async Task<IActionResult> Lines(
+        [HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = "lines")] HttpRequest req,
+        FunctionContext context)
+    {
+        // Leaves a marker once the first line of the body is in: a test can tell a streamed body from a buffered one.
+        var folder = Environment.GetEnvironmentVariable("TestMarkerFolder")!;
+        using var reader = new StreamReader(req.Body, Encoding.UTF8);
+        var lines = 0;
+        while (await reader.ReadLineAsync(context.CancellationToken).ConfigureAwait(false) is { } line)
+        {
+            if (lines++ == 0)
+            {
+                await File.WriteAllTextAsync(Path.Combine(folder, "first-line-" + line), line, context.CancellationToken).ConfigureAwait(false);
+            }
+        }
+
+        return new ContentResult { Content = lines.ToString(CultureInfo.InvariantCulture), ContentType = "text/plain", StatusCode = 200 };
+    }
+
+    // Refused by the host at load: a route in its reserved space, and two functions on one route with a method in common.
+    [Function("ReservedRoute")]
+    public static IActionResult ReservedRoute([HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = "administer")] HttpRequest req) =>
+        new OkResult();
+
+    [Function("TwinGet")]
+    public static IActionResult TwinGet([HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = "twin")] HttpRequest req) =>
+        new ContentResult { Content = "TwinGet", ContentType = "text/plain", StatusCode = 200 };
+
+    [Function("TwinAny")]
+    public static IActionResult TwinAny([HttpTrigger(AuthorizationLevel.Anonymous, Route = "twin")] HttpRequest req) =>
+        new ContentResult { Content = "TwinAny", ContentType = "text/plain", StatusCode = 200 };
+
+    [Function("Wait")]
+    public static async Task<IActionResult> Wait(
+        [HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = "wait/{marker}")] HttpRequest req,
+        string marker,
+        FunctionContext context)
+    {
+        // Waits long; leaves a marker when the host cancels the invocation.
+        try
+        {
+            await Task.Delay(TimeSpan.FromSeconds(60), context.CancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            var folder = Environment.GetEnvironmentVariable("TestMarkerFolder")!;
+            await File.WriteAllTextAsync(Path.Combine(folder, "cancelled-" + marker), marker, CancellationToken.None).ConfigureAwait(false);
+            throw;
+        }
+
         return new OkResult();
     }
 

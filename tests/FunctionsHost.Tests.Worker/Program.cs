@@ -5,7 +5,9 @@ using Microsoft.Extensions.Hosting;
 var failure = Environment.GetEnvironmentVariable("TestWorkerFailAtStart");
 if (!string.IsNullOrEmpty(failure))
 {
+    // Two lines: the host logs a stderr line as an error only for some words (WorkerProcess.ParseErrorMessageAndLog).
     await Console.Error.WriteLineAsync($"TestWorker refuses to start: {failure}").ConfigureAwait(false);
+    await Console.Error.WriteLineAsync("TestWorker start-up failed").ConfigureAwait(false);
     return 1;
 }
 

@@ -15,8 +15,8 @@ public sealed class HttpTests(KeysOffHost fixture) : IClassFixture<KeysOffHost>
     public void Every_function_is_loaded_with_its_metadata()
     {
         Assert.Equal(
-            ["DeleteItem", "Die", "Echo", "NoContent", "PostItem", "Setting", "Slow", "Throws", "Tick", "Trace"],
-            host.Functions.Select(f => f.Name).Order(StringComparer.Ordinal));
+            ["DeleteItem", "Die", "Echo", "Lines", "Metadata", "NoContent", "PostItem", "Setting", "Slow", "Throws", "Tick", "Trace", "Wait"],
+            host.Functions.Select(f => f.Name).Where(name => !name.StartsWith("Twin", StringComparison.Ordinal)).Order(StringComparer.Ordinal));
 
         var echo = host.Functions.Single(f => f.Name == "Echo");
         Assert.Equal("httpTrigger", echo.TriggerType);
@@ -42,7 +42,23 @@ public sealed class HttpTests(KeysOffHost fixture) : IClassFixture<KeysOffHost>
     }
 
     [Fact]
-    public async Task Routes_answer_200_404_and_405()
+    public async Task Reserved_and_conflicting_routes_are_refused_at_load_like_the_host()
+    {
+        // ScriptHost.ValidateHttpFunction: routes starting with "admin" or "runtime" are the host's own.
+        Assert.DoesNotContain(host.Functions, f => f.Name == "ReservedRoute");
+        Assert.Contains("The 'ReservedRoute' function is in error: The specified route conflicts with one or more built in routes.", host.Output, StringComparison.Ordinal);
+        using var reserved = await TestWorker.Http.GetAsync(Url("api/administer"));
+        Assert.Equal(HttpStatusCode.NotFound, reserved.StatusCode);
+
+        // HttpRoutesConflict: the same route with a method in common; whichever comes second is refused.
+        var twin = Assert.Single(host.Functions, f => f.Name.StartsWith("Twin", StringComparison.Ordinal));
+        Assert.Contains("The route specified conflicts with the route defined by function", host.Output, StringComparison.Ordinal);
+        using var served = await TestWorker.Http.GetAsync(Url("api/twin"));
+        Assert.Equal(twin.Name, await served.Content.ReadAsStringAsync());
+    }
+
+    [Fact]
+    public async Task Routes_answer_200_and_404_and_a_method_not_declared_is_404_like_the_host()
     {
         using var ok = await TestWorker.Http.GetAsync(Url("api/echo"));
         Assert.Equal(HttpStatusCode.OK, ok.StatusCode);
@@ -57,8 +73,9 @@ public sealed class HttpTests(KeysOffHost fixture) : IClassFixture<KeysOffHost>
         using var withoutPrefix = await TestWorker.Http.GetAsync(Url("echo"));
         Assert.Equal(HttpStatusCode.NotFound, withoutPrefix.StatusCode);
 
+        // The host's methods are a route constraint (HttpMethodRouteConstraint): no match, so 404, not 405.
         using var wrongMethod = await TestWorker.Http.PutAsync(Url("api/echo"), new StringContent("x"));
-        Assert.Equal(HttpStatusCode.MethodNotAllowed, wrongMethod.StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, wrongMethod.StatusCode);
 
         using var tooDeep = await TestWorker.Http.PostAsync(Url("api/items/1/2"), new StringContent("x"));
         Assert.Equal(HttpStatusCode.NotFound, tooDeep.StatusCode);
@@ -72,6 +89,11 @@ public sealed class HttpTests(KeysOffHost fixture) : IClassFixture<KeysOffHost>
             Content = new StringContent("""{"payload":true}""", Encoding.UTF8, "application/json"),
         };
         request.Headers.Add("x-test", "header-value");
+        // Whatever a caller claims is replaced, never passed on or appended to.
+        request.Headers.Add("X-Forwarded-For", "203.0.113.9");
+        request.Headers.Add("X-Forwarded-Host", "forged.example");
+        request.Headers.Add("X-Forwarded-Proto", "https");
+        request.Headers.Add("X-Forwarded-Prefix", "/forged");
         using var response = await TestWorker.Http.SendAsync(request);
         var text = await response.Content.ReadAsStringAsync();
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
@@ -84,8 +106,16 @@ public sealed class HttpTests(KeysOffHost fixture) : IClassFixture<KeysOffHost>
         Assert.Equal("hello world", json.RootElement.GetProperty("query").GetString());
         Assert.Equal("""{"payload":true}""", json.RootElement.GetProperty("body").GetString());
         Assert.Equal("header-value", json.RootElement.GetProperty("header").GetString());
-        // The original Host reaches the app, as through the host's forwarder.
+        // The host's forwarder (YARP's HttpTransformer.Default) sends the worker's own address as Host and sets (never
+        // appends) X-Forwarded-For/Proto/Host from the caller's connection; the worker's UseForwardedHeaders applies
+        // them. So the app sees the caller's Host, scheme and address, and nothing a caller forged.
         Assert.Equal(host.BaseAddress.Authority, json.RootElement.GetProperty("host").GetString());
+        Assert.Equal("http", json.RootElement.GetProperty("scheme").GetString());
+        Assert.Equal("127.0.0.1", json.RootElement.GetProperty("remoteIp").GetString());
+        Assert.Equal("", json.RootElement.GetProperty("pathBase").GetString());
+        var original = json.RootElement.GetProperty("originalHost").GetString();
+        Assert.False(string.IsNullOrEmpty(original));
+        Assert.NotEqual(host.BaseAddress.Authority, original);
     }
 
     [Fact]

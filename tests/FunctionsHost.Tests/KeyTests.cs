@@ -6,12 +6,12 @@ public sealed class KeyTests(KeysOnHost fixture) : IClassFixture<KeysOnHost>
 {
     private readonly FunctionsHostEmulator host = fixture.Host;
 
-    private async Task<HttpStatusCode> SendAsync(HttpMethod method, string relative, string? headerKey = null)
+    private async Task<HttpStatusCode> SendAsync(HttpMethod method, string relative, string? headerKey = null, HttpContent? content = null)
     {
         using var request = new HttpRequestMessage(method, new Uri(host.BaseAddress, relative));
         if (method == HttpMethod.Post)
         {
-            request.Content = new StringContent("body");
+            request.Content = content ?? new StringContent("""{"input": "body"}""", System.Text.Encoding.UTF8, "application/json");
         }
 
         if (headerKey is not null)
@@ -48,6 +48,15 @@ public sealed class KeyTests(KeysOnHost fixture) : IClassFixture<KeysOnHost>
     }
 
     [Fact]
+    public async Task The_header_key_wins_over_code_even_when_it_is_wrong_or_empty()
+    {
+        // AuthenticationLevelHandler: a present x-functions-key header is the key; ?code is read only without it.
+        Assert.Equal(HttpStatusCode.Unauthorized, await SendAsync(HttpMethod.Post, $"api/items/1?code={KeysOnHost.FunctionKey}", headerKey: "wrong"));
+        Assert.Equal(HttpStatusCode.Unauthorized, await SendAsync(HttpMethod.Post, $"api/items/1?code={KeysOnHost.MasterKey}", headerKey: ""));
+        Assert.Equal(HttpStatusCode.OK, await SendAsync(HttpMethod.Post, "api/items/1?code=wrong", headerKey: KeysOnHost.FunctionKey));
+    }
+
+    [Fact]
     public async Task Admin_level_refuses_the_function_key_and_takes_the_master_key()
     {
         Assert.Equal(HttpStatusCode.Unauthorized, await SendAsync(HttpMethod.Delete, "api/items/1"));
@@ -63,6 +72,13 @@ public sealed class KeyTests(KeysOnHost fixture) : IClassFixture<KeysOnHost>
         Assert.Equal(HttpStatusCode.Unauthorized, await SendAsync(HttpMethod.Post, "admin/functions/Tick"));
         Assert.Equal(HttpStatusCode.Unauthorized, await SendAsync(HttpMethod.Post, "admin/functions/Tick", headerKey: KeysOnHost.FunctionKey));
         Assert.Equal(HttpStatusCode.NotFound, await SendAsync(HttpMethod.Post, "admin/functions/NoSuchFunction", headerKey: KeysOnHost.MasterKey));
+
+        // FunctionsController.Invoke binds [FromBody] FunctionInvocation first: not JSON → 415, no body or not an object → 400.
+        Assert.Equal(HttpStatusCode.UnsupportedMediaType, await SendAsync(HttpMethod.Post, "admin/functions/Tick", KeysOnHost.MasterKey, new StringContent("{}")));
+        Assert.Equal(HttpStatusCode.BadRequest, await SendAsync(HttpMethod.Post, "admin/functions/Tick", KeysOnHost.MasterKey, new StringContent("", System.Text.Encoding.UTF8, "application/json")));
+        Assert.Equal(HttpStatusCode.BadRequest, await SendAsync(HttpMethod.Post, "admin/functions/Tick", KeysOnHost.MasterKey, new StringContent("[1]", System.Text.Encoding.UTF8, "application/json")));
+        Assert.Equal(HttpStatusCode.BadRequest, await SendAsync(HttpMethod.Post, "admin/functions/NoSuchFunction", KeysOnHost.MasterKey, new StringContent("{", System.Text.Encoding.UTF8, "application/json")));
+        Assert.Empty(Directory.GetFiles(fixture.MarkerFolder, "tick-*"));
 
         Assert.Equal(HttpStatusCode.Accepted, await SendAsync(HttpMethod.Post, "admin/functions/Tick", headerKey: KeysOnHost.MasterKey));
         // Timers are off on this host: the only marker is the one this call wrote.

@@ -26,7 +26,8 @@ internal static class TestWorker
         string? masterKey = null,
         string? appFolder = null,
         Dictionary<string, string?>? extraSettings = null,
-        Action<string>? log = null)
+        Action<string>? log = null,
+        TimeSpan? restartInterval = null)
     {
         var settings = new Dictionary<string, string?>
         {
@@ -46,6 +47,8 @@ internal static class TestWorker
             MasterKey = masterKey,
             EnableTimers = timers,
             ShutdownGracePeriod = TimeSpan.FromSeconds(3),
+            // The host waits 10 s between restarts; tests that are not about the back-off need not.
+            WorkerRestartInterval = restartInterval ?? TimeSpan.FromMilliseconds(200),
             Log = log,
         });
     }

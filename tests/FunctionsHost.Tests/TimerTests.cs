@@ -32,7 +32,7 @@ public sealed class TimerTests(TimerHost fixture) : IClassFixture<TimerHost>
     [Fact]
     public async Task The_admin_endpoint_runs_the_timer_function_without_keys_configured()
     {
-        using var response = await TestWorker.Http.PostAsync(new Uri(host.BaseAddress, "admin/functions/Tick"), new StringContent("{}"));
+        using var response = await TestWorker.Http.PostAsync(new Uri(host.BaseAddress, "admin/functions/Tick"), new StringContent("{}", System.Text.Encoding.UTF8, "application/json"));
         Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
         Assert.True(
             await TestWorker.EventuallyAsync(() => host.Output.Contains("Reason='Manual'", StringComparison.Ordinal), TimeSpan.FromSeconds(5)),
@@ -40,12 +40,21 @@ public sealed class TimerTests(TimerHost fixture) : IClassFixture<TimerHost>
     }
 
     [Fact]
-    public async Task A_function_that_outlives_functionTimeout_is_a_500()
+    public async Task A_function_that_outlives_functionTimeout_is_a_500_and_its_worker_is_restarted()
     {
+        var worker = host.WorkerProcessId;
+        var starts = host.WorkerStarts;
         var started = System.Diagnostics.Stopwatch.StartNew();
         using var response = await TestWorker.Http.GetAsync(new Uri(host.BaseAddress, "slow"));
         Assert.Equal(HttpStatusCode.InternalServerError, response.StatusCode);
         Assert.InRange(started.Elapsed, TimeSpan.FromSeconds(1.5), TimeSpan.FromSeconds(8));
         Assert.Contains("Timeout value of 00:00:02 exceeded by function 'Functions.Slow'", host.Output, StringComparison.Ordinal);
+
+        // The host restarts the worker that ran a timed-out invocation (WebScriptHostExceptionHandler), no error counted.
+        using var next = await TestWorker.Http.GetAsync(new Uri(host.BaseAddress, "echo"));
+        Assert.Equal(HttpStatusCode.OK, next.StatusCode);
+        Assert.Equal(starts + 1, host.WorkerStarts);
+        Assert.NotEqual(worker, host.WorkerProcessId);
+        Assert.False(host.HostStopped.IsCompleted);
     }
 }

@@ -135,11 +135,25 @@ public sealed class FuzzTests(DefaultApp app) : IClassFixture<DefaultApp>
         });
     }
 
-    /// <summary>What the fixes removed: invocations the worker failed (a 500) or waited 15 s for, and the worker's unexpected-error 500.</summary>
+    /// <summary>
+    /// What the fixes removed: invocations the worker failed (a 500) or waited 15 s for, and the worker's
+    /// unexpected-error 500. A chunked body streams to the worker (as on the host), so an invocation whose streamed
+    /// body broke, or whose caller went away, may fail there as on the host; the emulator names those, and only those
+    /// are let through.
+    /// </summary>
     private void AssertNoServerSideFailures()
     {
         var output = app.App.Output;
-        Assert.DoesNotContain("(Failure,", output, StringComparison.Ordinal);
+        // Also a caller that went away: the forwarded request is aborted and the invocation cancelled, as on the host,
+        // where a worker that never got the request fails the invocation after its 15 s wait for it.
+        var broken = System.Text.RegularExpressions.Regex.Matches(output, @"(?:The streamed request body|The caller) of '[^']+' \(Id=([0-9a-f-]+)\) (?:broke|went away)")
+            .Select(m => m.Groups[1].Value)
+            .ToHashSet(StringComparer.Ordinal);
+        var failures = System.Text.RegularExpressions.Regex.Matches(output, @"\(Failure, Id=([0-9a-f-]+),")
+            .Select(m => m.Groups[1].Value)
+            .Where(id => !broken.Contains(id))
+            .ToList();
+        Assert.True(failures.Count == 0, string.Join('\n', output.Split('\n').Where(line => failures.Any(id => line.Contains(id, StringComparison.Ordinal)))));
         Assert.DoesNotContain("failed unexpectedly", output, StringComparison.Ordinal);
         Assert.DoesNotContain("The worker's HTTP answer", output, StringComparison.Ordinal);
     }

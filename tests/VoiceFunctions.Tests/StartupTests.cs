@@ -178,6 +178,8 @@ public sealed class StartupTests(Azurite azurite)
             AppFolder = await PublishedWorker.FolderAsync(),
             Settings = settings,
             StartTimeout = TimeSpan.FromSeconds(60),
+            // The emulator starts a failing worker 3 times, as the host does; not the host's 10 s apart.
+            WorkerRestartInterval = TimeSpan.FromMilliseconds(100),
         };
         var failure = await Assert.ThrowsAsync<FunctionsHostStartException>(async () =>
         {

@@ -37,6 +37,12 @@ public sealed class FunctionsHostOptions
     /// </summary>
     public TimeSpan RequestBodyIdleTimeout { get; init; } = TimeSpan.FromSeconds(2);
 
+    /// <summary>
+    /// How long each worker (re)start holds the next restart back: the host's ProcessRestartInterval (10 s,
+    /// WorkerProcessCountOptions). Tests shorten it; the policy around it (3 errors within 30 min, then give up) is fixed.
+    /// </summary>
+    public TimeSpan WorkerRestartInterval { get; init; } = TimeSpan.FromSeconds(10);
+
     /// <summary>Fire timer triggers on their schedule (and runOnStartup).</summary>
     public bool EnableTimers { get; init; } = true;
 }

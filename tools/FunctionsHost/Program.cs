@@ -23,6 +23,13 @@ internal static class Program
             InheritEnvironment = true,
             FunctionKey = NullIfEmpty(Environment.GetEnvironmentVariable("FUNCTIONS_HOST_FUNCTION_KEY")),
             MasterKey = NullIfEmpty(Environment.GetEnvironmentVariable("FUNCTIONS_HOST_MASTER_KEY")),
+            WorkerRestartInterval = double.TryParse(
+                Environment.GetEnvironmentVariable("FUNCTIONS_HOST_WORKER_RESTART_SECONDS"),
+                System.Globalization.NumberStyles.Float,
+                System.Globalization.CultureInfo.InvariantCulture,
+                out var seconds) && seconds >= 0
+                ? TimeSpan.FromSeconds(seconds)
+                : TimeSpan.FromSeconds(10),
             Log = Console.WriteLine,
         };
 
@@ -57,8 +64,9 @@ internal static class Program
         await using (emulator.ConfigureAwait(false))
         {
             Console.WriteLine($"Ready: {emulator.Functions.Count} function(s) on {emulator.BaseAddress} (Ctrl+C or SIGTERM to stop).");
-            var first = await Task.WhenAny(signalled.Task, emulator.WorkerExited).ConfigureAwait(false);
-            if (first == emulator.WorkerExited)
+            // A crashed worker is restarted (the host's policy); the CLI ends when the host would recycle itself.
+            var first = await Task.WhenAny(signalled.Task, emulator.HostStopped).ConfigureAwait(false);
+            if (first == emulator.HostStopped)
             {
                 // A terminal's Ctrl+C reaches the worker too (same process group): give our own handler a moment.
                 await Task.WhenAny(signalled.Task, Task.Delay(500)).ConfigureAwait(false);
@@ -67,7 +75,7 @@ internal static class Program
             if (!signalled.Task.IsCompleted)
             {
                 var code = emulator.WorkerExitCode is { } c && c != 0 ? c : 1;
-                await Console.Error.WriteLineAsync($"The worker exited unexpectedly (exit code {emulator.WorkerExitCode}). Its last output:").ConfigureAwait(false);
+                await Console.Error.WriteLineAsync($"{emulator.HostStopReason} (last worker exit code {emulator.WorkerExitCode}). Its last output:").ConfigureAwait(false);
                 foreach (var line in emulator.Output.Split('\n').TakeLast(30))
                 {
                     await Console.Error.WriteLineAsync(line).ConfigureAwait(false);

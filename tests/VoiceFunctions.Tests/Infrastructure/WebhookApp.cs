@@ -99,6 +99,8 @@ public sealed class WebhookApp : IAsyncDisposable
         MasterKey = EnforceKeys ? MasterKey : null,
         EnableTimers = EnableTimers,
         StartTimeout = TimeSpan.FromSeconds(90),
+        // A crashed worker is restarted as the host does, without the host's 10 s between restarts.
+        WorkerRestartInterval = TimeSpan.FromMilliseconds(200),
     };
 
     /// <summary>A client on the emulator's HTTP front (keys added by the caller when <see cref="EnforceKeys"/> is on).</summary>

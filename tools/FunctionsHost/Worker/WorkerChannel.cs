@@ -6,10 +6,10 @@ using VoiceFunctions.FunctionsHost.Rpc;
 namespace VoiceFunctions.FunctionsHost;
 
 /// <summary>
-/// The one EventStream the worker opens: routes the worker's messages to whoever waits for them and serializes
+/// The EventStream one worker opens: routes the worker's messages to whoever waits for them and serializes
 /// the host's writes (gRPC allows only one pending write on a response stream).
 /// </summary>
-internal sealed class WorkerConnection(Action<RpcLog> onLog, Action<string> onUnexpected) : IDisposable
+internal sealed class WorkerChannel(Action<RpcLog> onLog, Action<string> onUnexpected) : IDisposable
 {
     private readonly Channel<StreamingMessage> outbound =
         Channel.CreateUnbounded<StreamingMessage>(new UnboundedChannelOptions { SingleReader = true });
@@ -87,7 +87,9 @@ internal sealed class WorkerConnection(Action<RpcLog> onLog, Action<string> onUn
 
     public void Dispose() => shutdown.Dispose();
 
+    /// <summary>Serves the stream whose first message (start_stream) named this channel's worker.</summary>
     public async Task RunStreamAsync(
+        StreamingMessage first,
         IAsyncStreamReader<StreamingMessage> requests,
         IServerStreamWriter<StreamingMessage> responses,
         CancellationToken callCancelled)
@@ -100,6 +102,7 @@ internal sealed class WorkerConnection(Action<RpcLog> onLog, Action<string> onUn
 
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(callCancelled, shutdown.Token);
         var writer = WriteLoopAsync(responses, stop.Token);
+        Dispatch(first);
         try
         {
             while (await requests.MoveNext(stop.Token).ConfigureAwait(false))
@@ -172,14 +175,4 @@ internal sealed class WorkerConnection(Action<RpcLog> onLog, Action<string> onUn
                 break;
         }
     }
-}
-
-/// <summary>The gRPC service the worker dials into; one instance per call, sharing the connection.</summary>
-internal sealed class FunctionRpcService(WorkerConnection connection) : FunctionRpc.FunctionRpcBase
-{
-    public override Task EventStream(
-        IAsyncStreamReader<StreamingMessage> requestStream,
-        IServerStreamWriter<StreamingMessage> responseStream,
-        ServerCallContext context) =>
-        connection.RunStreamAsync(requestStream, responseStream, context.CancellationToken);
 }

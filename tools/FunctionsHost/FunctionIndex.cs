@@ -1,0 +1,162 @@
+using System.Text;
+using System.Text.Json;
+using VoiceFunctions.FunctionsHost.Rpc;
+
+namespace VoiceFunctions.FunctionsHost;
+
+/// <summary>The functions the worker reported, described by their trigger binding, with app settings resolved.</summary>
+internal static class FunctionIndex
+{
+    public static List<HostedFunction> Describe(IEnumerable<RpcFunctionMetadata> functions, Func<string, string?> setting) =>
+        [.. functions.Select(f => Describe(f, setting))];
+
+    /// <summary>
+    /// The host's checks of HTTP functions at load (ScriptHost.ValidateFunction/ValidateHttpFunction and
+    /// HttpRoutesConflict): a route in the reserved "admin" or "runtime" space, or the same route as an earlier
+    /// function with methods in common (no methods: all), puts that function in error; it is not loaded, the rest are.
+    /// </summary>
+    public static List<HostedFunction> Validate(IEnumerable<HostedFunction> functions, OutputLog output)
+    {
+        var accepted = new List<HostedFunction>();
+        foreach (var function in functions)
+        {
+            var error = function.IsHttp ? HttpError(function, accepted) : null;
+            if (error is null)
+            {
+                accepted.Add(function);
+            }
+            else
+            {
+                output.Host("Error", $"The '{function.Name}' function is in error: {error}");
+            }
+        }
+
+        return accepted;
+    }
+
+    public static void Print(IEnumerable<HostedFunction> functions, Uri baseAddress, string routePrefix, OutputLog output)
+    {
+        output.Host("Information", "Functions:");
+        foreach (var function in functions)
+        {
+            if (function.IsHttp)
+            {
+                var methods = function.Methods is null ? "ALL" : string.Join(',', function.Methods).ToUpperInvariant();
+                var path = string.IsNullOrEmpty(routePrefix) ? function.Route : routePrefix + "/" + function.Route;
+                output.Host("Information", $"  {function.Name}: [{methods}] {baseAddress}{path} (authLevel {function.AuthLevel})");
+            }
+            else if (function.IsTimer)
+            {
+                output.Host("Information", $"  {function.Name}: timerTrigger ({function.Schedule} = {function.ResolvedSchedule ?? "unresolved"})");
+            }
+            else
+            {
+                output.Host("Information", $"  {function.Name}: {function.TriggerType}");
+            }
+        }
+    }
+
+    /// <summary>"%Name%" → the app setting; null if a named setting is unset.</summary>
+    public static string? ResolveSettings(string value, Func<string, string?> setting)
+    {
+        var result = new StringBuilder();
+        var index = 0;
+        while (index < value.Length)
+        {
+            var open = value.IndexOf('%', index);
+            var close = open < 0 ? -1 : value.IndexOf('%', open + 1);
+            if (close < 0)
+            {
+                result.Append(value, index, value.Length - index);
+                break;
+            }
+
+            result.Append(value, index, open - index);
+            if (setting(value[(open + 1)..close]) is not { } resolved)
+            {
+                return null;
+            }
+
+            result.Append(resolved);
+            index = close + 1;
+        }
+
+        return result.ToString();
+    }
+
+    private static HostedFunction Describe(RpcFunctionMetadata metadata, Func<string, string?> setting)
+    {
+        foreach (var raw in metadata.RawBindings)
+        {
+            using var binding = JsonDocument.Parse(raw);
+            var root = binding.RootElement;
+            var type = Property(root, "type");
+            if (type is null || !type.EndsWith("Trigger", StringComparison.OrdinalIgnoreCase))
+            {
+                continue;
+            }
+
+            var name = Property(root, "name") ?? "";
+            if (type.Equals("httpTrigger", StringComparison.OrdinalIgnoreCase))
+            {
+                string[]? methods = root.TryGetProperty("methods", out var m) && m.ValueKind == JsonValueKind.Array && m.GetArrayLength() > 0
+                    ? [.. m.EnumerateArray().Select(v => v.GetString()!.ToLowerInvariant())]
+                    : null;
+                var route = Property(root, "route");
+                return new HostedFunction(
+                    metadata.Name, metadata.FunctionId, type, name,
+                    string.IsNullOrEmpty(route) ? metadata.Name : route.Trim('/'),
+                    methods,
+                    (Property(root, "authLevel") ?? "function").ToLowerInvariant(),
+                    null, null, false);
+            }
+
+            if (type.Equals("timerTrigger", StringComparison.OrdinalIgnoreCase))
+            {
+                var schedule = Property(root, "schedule");
+                var runOnStartup = root.TryGetProperty("runOnStartup", out var r)
+                    && (r.ValueKind == JsonValueKind.True || (r.ValueKind == JsonValueKind.String && bool.TryParse(r.GetString(), out var b) && b));
+                return new HostedFunction(
+                    metadata.Name, metadata.FunctionId, type, name, null, null, null,
+                    schedule, schedule is null ? null : ResolveSettings(schedule, setting), runOnStartup);
+            }
+
+            return new HostedFunction(metadata.Name, metadata.FunctionId, type, name, null, null, null, null, null, false);
+        }
+
+        return new HostedFunction(metadata.Name, metadata.FunctionId, "(no trigger)", "", null, null, null, null, null, false);
+    }
+
+    private static string? HttpError(HostedFunction function, IEnumerable<HostedFunction> earlier)
+    {
+        var route = function.Route!.Trim('/');
+        if (route.StartsWith("admin", StringComparison.OrdinalIgnoreCase) || route.StartsWith("runtime", StringComparison.OrdinalIgnoreCase))
+        {
+            return "The specified route conflicts with one or more built in routes.";
+        }
+
+        foreach (var other in earlier.Where(f => f.IsHttp))
+        {
+            if (string.Equals(route, other.Route!.Trim('/'), StringComparison.OrdinalIgnoreCase)
+                && (function.Methods is null || other.Methods is null || function.Methods.Intersect(other.Methods).Any()))
+            {
+                return $"The route specified conflicts with the route defined by function '{other.Name}'.";
+            }
+        }
+
+        return null;
+    }
+
+    private static string? Property(JsonElement element, string name)
+    {
+        foreach (var property in element.EnumerateObject())
+        {
+            if (property.Name.Equals(name, StringComparison.OrdinalIgnoreCase) && property.Value.ValueKind == JsonValueKind.String)
+            {
+                return property.Value.GetString();
+            }
+        }
+
+        return null;
+    }
+}
