@@ -10,7 +10,7 @@ namespace VoiceFunctions.Functions;
 /// The operator's endpoints on <c>api/sessions/{id}</c>: read a call back (function key) and erase it (admin key:
 /// erasure is irreversible, so the key that can read a call cannot delete it).
 /// </summary>
-public sealed class SessionsFunctions(SessionStore store, CallHandler calls)
+public sealed class SessionsFunctions(SessionStore store, CallErasure erasure)
 {
     public const string ReadName = "sessions";
     public const string EraseName = "erase";
@@ -37,7 +37,7 @@ public sealed class SessionsFunctions(SessionStore store, CallHandler calls)
                 return Problems.InvalidContinuation();
             }
 
-            if (calls.IsErasurePending(sessionId))
+            if (erasure.IsPending(sessionId))
             {
                 return Problems.SessionNotFound(); // erased; storage just has not been told yet
             }
@@ -75,7 +75,7 @@ public sealed class SessionsFunctions(SessionStore store, CallHandler calls)
         CancellationToken cancellationToken) =>
         ForSessionAsync(id, async sessionId =>
         {
-            return await calls.EraseAsync(sessionId, cancellationToken).ConfigureAwait(false)
+            return await erasure.EraseAsync(sessionId, cancellationToken).ConfigureAwait(false)
                 ? TypedResults.NoContent()
                 : TypedResults.Accepted((string?)null);
         }, cancellationToken);
