@@ -14,8 +14,8 @@ namespace VoiceFunctions.Calls;
 /// <item>decide (the pure <see cref="CallFlow"/>) and record (<see cref="StepRecorder"/>: storage, or the
 /// <see cref="OutageBuffer"/> when storage fails or is too slow) — a pipeline turn also asks the chat model
 /// (<see cref="ModelReplies"/>, raced against the filler in a <see cref="ReplyRace"/>);</item>
-/// <item>answer within <see cref="CallOptions.ResponseBudget"/>, whatever storage does: out of time, the answer is
-/// decided from memory and the event waits on disk until recorded (<see cref="AnsweredJournal"/>).</item>
+/// <item>answer within <see cref="CallOptions.ResponseBudget"/> (<see cref="AnswerDeadline"/>), whatever storage does:
+/// out of time, the answer is decided from memory and the event waits on disk until recorded (<see cref="AnsweredJournal"/>).</item>
 /// </list>
 /// </summary>
 public sealed partial class CallHandler(
@@ -48,20 +48,17 @@ public sealed partial class CallHandler(
         var sessionId = SessionIds.Canonical(evt.Session.Id);
         var slot = sessions.Get(sessionId);
         var ticket = journal.Open(sessionId, evt, time.GetUtcNow());
-        using var timer = new CancellationTokenSource();
-        var budget = Task.Delay(_options.ResponseBudget, time, timer.Token);
+        using var deadline = new AnswerDeadline(_options.ResponseBudget, time);
         if (evt is AssistantSpeechEndedEvent or UserInputTimeoutEvent && slot.Reply is { IsCompleted: false } thinking)
         {
-            // The filler has been spoken and the model may be about to answer: half the budget for it, so its reply
-            // goes out now (as this event's pending actions) instead of at a later quiet moment.
-            await Task.WhenAny(thinking, Task.Delay(_options.ResponseBudget / 2, time)).ConfigureAwait(false);
+            // The filler has been spoken: a reply nearly done goes out now (as this event's pending actions).
+            await deadline.GraceForReplyAsync(thinking).ConfigureAwait(false);
         }
 
         var race = new ReplyRace();
         var answering = AnswerAsync(slot, sessionId, evt, fingerprint, race, ticket);
-        if (await Task.WhenAny(answering, budget).ConfigureAwait(false) == answering)
+        if (await deadline.MetByAsync(answering).ConfigureAwait(false))
         {
-            await timer.CancelAsync().ConfigureAwait(false);
             return WarnAbout(await answering.ConfigureAwait(false), sessionId);
         }
 

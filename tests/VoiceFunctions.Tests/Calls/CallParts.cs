@@ -35,6 +35,7 @@ public sealed class CallParts : IDisposable
             var telemetryOptions = Options.Create(new TelemetryOptions());
             var telemetry = new CallTelemetry(telemetryOptions, new TranscriptFingerprint(telemetryOptions), NullLogger<CallTelemetry>.Instance);
             Recorder = new StepRecorder(Store, Buffer, Erasure, Outage, telemetry, TimeProvider.System, options, NullLogger<StepRecorder>.Instance);
+            Replay = new SpoolReplay(Store, Buffer, Erasure, Cache, Outage, TimeProvider.System, options, NullLogger<SpoolReplay>.Instance);
         }
     }
 
@@ -49,6 +50,7 @@ public sealed class CallParts : IDisposable
     public StorageOutage? Outage { get; }
     public CallErasure? Erasure { get; }
     public StepRecorder? Recorder { get; }
+    public SpoolReplay? Replay { get; }
 
     public static AiFlowEvent Event(string type, string sessionId, JsonObject? fields = null) =>
         AiFlowEventParser.Parse(System.Text.Encoding.UTF8.GetBytes(CallClient.Event(type, sessionId, fields: fields).ToJsonString()));
