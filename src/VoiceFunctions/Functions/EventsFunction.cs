@@ -14,7 +14,7 @@ public sealed partial class EventsFunction(CallHandler calls, IOptions<WebhookOp
     public const string Name = "events";
 
     /// <param name="cancellationToken">Fires when the caller goes away: it stops reading the body, never a recording
-    /// already under way (CallHandler finishes or spools it whatever happens to the request).</param>
+    /// already under way (the StepRecorder finishes or spools it whatever happens to the request).</param>
     [Function(Name)]
     public async Task<IResult> RunAsync(
         [HttpTrigger(AuthorizationLevel.Function, "post", Route = "events")] HttpRequest request,
