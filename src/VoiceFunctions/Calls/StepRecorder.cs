@@ -37,15 +37,23 @@ public sealed partial class StepRecorder(
         CallStep? attempted = null;
         for (var attempt = 1; attempt <= MaxAttempts; attempt++)
         {
+            // After a conflict: whether the conflicting row is this step's own, asked while the call is read again
+            // (side by side, so the conflict costs the answer no extra round trip).
+            var ownWrite = attempted is null ? null : WroteItselfAsync(sessionId, writeId, attempted, evt);
             var read = await EnsureStateAsync(slot, sessionId, evt, optimisticStart: attempt == 1).ConfigureAwait(false);
-            if (attempted is not null && read && await WroteItselfAsync(sessionId, writeId, attempted, evt).ConfigureAwait(false))
+            if (ownWrite is not null && !read)
+            {
+                // Not read from storage (steps of the call wait, or storage is away): nothing to compare with.
+                _ = ownWrite.ContinueWith(static t => t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
+            }
+            else if (ownWrite is not null && await ownWrite.ConfigureAwait(false))
             {
                 // The "conflict" was this step itself: an earlier try was stored although its answer timed out, and the
                 // retry met its own row. Deciding again would record the event twice.
                 LogOwnWrite(logger, sessionId, evt.LoggedType);
                 ticket?.Release();
-                telemetry.Recorded(evt, attempted, stored: true);
-                return attempted;
+                telemetry.Recorded(evt, attempted!, stored: true);
+                return attempted!;
             }
 
             var step = WithWriterId(decide(slot.State, time.GetUtcNow()), writeId);
