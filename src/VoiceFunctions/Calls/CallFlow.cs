@@ -1,5 +1,3 @@
-using System.Globalization;
-using System.Text;
 using VoiceFunctions.AiFlow;
 using VoiceFunctions.Chat;
 using VoiceFunctions.Personas;
@@ -7,33 +5,12 @@ using VoiceFunctions.Sessions;
 
 namespace VoiceFunctions.Calls;
 
-/// <summary>What one event does to a call: the answer, the new session state and the rows to append.</summary>
-public sealed record CallStep
-{
-    public required SessionState? Previous { get; init; }
-
-    /// <summary>Null when the event changes nothing that is stored (unknown event types).</summary>
-    public required SessionState? Next { get; init; }
-
-    public required IReadOnlyList<AiFlowAction> Actions { get; init; }
-    public IReadOnlyList<TraceEntry> Trace { get; init; } = [];
-    public IReadOnlyList<ModeChange> ModeChanges { get; init; } = [];
-
-    /// <summary>A caller turn on the pipeline that the chat model answers (set by <see cref="CallFlow.Decide"/>); null otherwise.</summary>
-    public ModelTurn? Ask { get; init; }
-
-    public bool IsNewSession => Previous is null && Next is not null;
-    public bool WritesNothing => Next is null;
-}
-
-/// <summary>The caller turn the chat model is asked to answer: the persona, which turn, its trace row and its words.</summary>
-public sealed record ModelTurn(string Persona, int Turn, long CallerSeq, string Text);
 
 /// <summary>
 /// The call's decisions, free of I/O: given the stored session (or none) and one event, what to answer
 /// and what to record. Deterministic for a given clock value, so it is unit-tested directly.
 /// </summary>
-public sealed class CallFlow(PersonaCatalog personas)
+public sealed partial class CallFlow(PersonaCatalog personas)
 {
     /// <summary>The detail of an assistant row whose <c>duration_ms</c> was not stored because the protocol cannot mean it.</summary>
     public const string InvalidDurationDetail = "duration_ms:invalid";
@@ -243,51 +220,6 @@ public sealed class CallFlow(PersonaCatalog personas)
             UserInputTimeoutSeconds = inputTimeoutSeconds > 0 ? inputTimeoutSeconds : null,
         };
 
-    /// <summary>The actions that put the platform into <paramref name="mode"/>.</summary>
-    public static IReadOnlyList<AiFlowAction> ModeActions(Persona persona, string sessionId, string mode, string? greeting)
-    {
-        ArgumentNullException.ThrowIfNull(persona);
-        if (mode == SessionModes.VoiceToVoice)
-        {
-            return
-            [
-                new ConfigureVoiceToVoiceAction
-                {
-                    SessionId = sessionId,
-                    SystemPrompt = persona.SystemPrompt!,
-                    Greeting = string.IsNullOrWhiteSpace(greeting) ? null : greeting,
-                    Temperature = persona.Temperature,
-                    Language = persona.Language,
-                },
-            ];
-        }
-
-        var actions = new List<AiFlowAction> { Transcription(persona, sessionId) };
-        if (!string.IsNullOrWhiteSpace(greeting))
-        {
-            actions.Add(new SpeakAction { SessionId = sessionId, Text = greeting });
-        }
-
-        return actions;
-    }
-
-    /// <summary>
-    /// The pipeline's configuration with the persona's defaults filled in: it always names a provider, so it is
-    /// never the documented field-less no-op and really switches a voice-to-voice session back.
-    /// </summary>
-    public static ConfigureTranscriptionAction Transcription(Persona persona, string sessionId)
-    {
-        ArgumentNullException.ThrowIfNull(persona);
-        var pipeline = persona.Pipeline;
-        return new ConfigureTranscriptionAction
-        {
-            SessionId = sessionId,
-            Provider = PipelineDefaults.ProviderOf(persona),
-            Languages = PipelineDefaults.LanguagesOf(persona),
-            CustomVocabulary = pipeline.CustomVocabulary.Count == 0 ? null : pipeline.CustomVocabulary,
-            Vad = pipeline.Vad.EndOfTurnSilenceMs is { } ms ? new VadSettings { EndOfTurnSilenceMs = ms } : null,
-        };
-    }
 
     /// <summary>
     /// Decides what <paramref name="evt"/> does to the session's pending actions and clears them from the state
@@ -383,165 +315,5 @@ public sealed class CallFlow(PersonaCatalog personas)
 
         // Re-assert the recorded mode; the greeting was already spoken.
         step.Actions.AddRange(ModeActions(persona, sessionId, step.State.Mode, greeting: null));
-    }
-
-    /// <summary>
-    /// Back to the pipeline, the hand-off line (protected from barge-in), and the transfer or hang-up kept
-    /// pending until that line has been spoken: the answer to its <c>assistant_speech_ended</c>, as flow-io does.
-    /// Sending both in one answer could cut the line off. An escalated call does not escalate again.
-    /// </summary>
-    private static void Escalate(StepBuilder step, Persona persona, string reason, string trigger)
-    {
-        if (step.State.Escalated)
-        {
-            return; // the hand-off is under way (pending, or the transfer is already with the platform)
-        }
-
-        var sessionId = step.State.SessionId;
-        step.Append(TraceKinds.Escalation, detail: trigger);
-        if (step.State.Mode == SessionModes.VoiceToVoice)
-        {
-            step.Actions.Add(Transcription(persona, sessionId));
-            step.ChangeMode(SessionModes.VoiceToVoice, SessionModes.Pipeline, reason);
-        }
-
-        var escalation = persona.Escalation;
-        var callerId = FirstNonBlank(escalation.CallerIdNumber, FlowNumber(step.State));
-        AiFlowAction last;
-        string line;
-        if (escalation.TransferTarget is { } target && callerId is not null)
-        {
-            line = escalation.HandoffLine;
-            last = new TransferAction
-            {
-                SessionId = sessionId,
-                TargetPhoneNumber = target,
-                CallerIdName = escalation.CallerIdName ?? persona.Name,
-                CallerIdNumber = callerId,
-                Timeout = escalation.TransferTimeoutSeconds,
-            };
-        }
-        else
-        {
-            // No agents, or no number to place the transfer from: a polite goodbye rather than an invented caller id.
-            line = escalation.NoAgentLine;
-            last = new HangupAction { SessionId = sessionId };
-        }
-
-        step.Actions.Add(new SpeakAction { SessionId = sessionId, Text = line, BargeIn = new BargeInSettings { Strategy = "none" } });
-        step.State = step.State with { Escalated = true, Pending = PendingActions.Handoff([last], step.Now) };
-    }
-
-    /// <summary>
-    /// The flow's own number, which the transfer is placed from: for an inbound call the dialled number
-    /// (<c>to_phone_number</c>, else the flow's <c>phone_number</c>); for an outbound call <c>phone_number</c>, else
-    /// <c>from_phone_number</c>. Null when the events carried none.
-    /// </summary>
-    public static string? FlowNumber(SessionState state)
-    {
-        ArgumentNullException.ThrowIfNull(state);
-        return string.Equals(state.Direction, "outbound", StringComparison.OrdinalIgnoreCase)
-            ? FirstNonBlank(state.PhoneNumber, state.FromPhoneNumber)
-            : FirstNonBlank(state.ToPhoneNumber, state.PhoneNumber);
-    }
-
-    private static string? FirstNonBlank(params string?[] values) => values.FirstOrDefault(v => !string.IsNullOrWhiteSpace(v));
-
-    /// <summary>The first configured keyword the caller said as whole words, ignoring case and punctuation.</summary>
-    public static string? MatchKeyword(EscalationSettings escalation, string text)
-    {
-        ArgumentNullException.ThrowIfNull(escalation);
-        if (escalation.Keywords.Count == 0 || string.IsNullOrEmpty(text))
-        {
-            return null;
-        }
-
-        var said = NormalizeWords(text);
-        return escalation.Keywords.FirstOrDefault(k => said.Contains(NormalizeWords(k), StringComparison.Ordinal));
-    }
-
-    /// <summary>" word word " in lower case with punctuation as spaces, so a substring test matches whole words.</summary>
-    private static string NormalizeWords(string text)
-    {
-        var builder = new StringBuilder(text.Length + 2).Append(' ');
-        var lastWasSpace = true;
-        foreach (var c in text.Normalize(NormalizationForm.FormC))
-        {
-            if (char.IsLetterOrDigit(c))
-            {
-                builder.Append(char.ToLower(c, CultureInfo.InvariantCulture));
-                lastWasSpace = false;
-            }
-            else if (!lastWasSpace)
-            {
-                builder.Append(' ');
-                lastWasSpace = true;
-            }
-        }
-
-        if (!lastWasSpace)
-        {
-            builder.Append(' ');
-        }
-
-        return builder.ToString();
-    }
-
-    private sealed class StepBuilder(SessionState? previous, DateTimeOffset now)
-    {
-        private readonly List<TraceEntry> _trace = [];
-        private readonly List<ModeChange> _modes = [];
-
-        public DateTimeOffset Now => now;
-
-        /// <summary>Null only until a new session's state is created.</summary>
-        public SessionState State { get; set; } = null!;
-        public List<AiFlowAction> Actions { get; } = [];
-
-        public long Append(string kind, string? text = null, bool? bargedIn = null, string? digit = null, double? durationMs = null, string? detail = null)
-        {
-            var seq = NextSeq();
-            _trace.Add(new TraceEntry
-            {
-                Seq = seq,
-                At = Now,
-                Kind = kind,
-                Mode = State.Mode,
-                Text = text,
-                BargedIn = bargedIn,
-                Digit = digit,
-                DurationMs = durationMs,
-                Detail = detail,
-            });
-            return seq;
-        }
-
-        public void ChangeMode(string? from, string to, string reason)
-        {
-            if (from == to)
-            {
-                return;
-            }
-
-            var seq = NextSeq();
-            _modes.Add(new ModeChange { Seq = seq, At = Now, From = from, To = to, Reason = reason });
-            State = State with { Mode = to };
-        }
-
-        private long NextSeq()
-        {
-            var seq = State.LastSeq + 1;
-            State = State with { LastSeq = seq };
-            return seq;
-        }
-
-        public CallStep Build() => new()
-        {
-            Previous = previous,
-            Next = State,
-            Actions = Actions,
-            Trace = _trace,
-            ModeChanges = _modes,
-        };
     }
 }

@@ -25,6 +25,14 @@ public static class CallRegistration
             .Validate(_ => !string.IsNullOrWhiteSpace(configuration[VoiceFunctions.Functions.RetentionFunction.ScheduleSetting]), $"{VoiceFunctions.Functions.RetentionFunction.ScheduleSetting} is required: the retention timer's NCRONTAB schedule, e.g. \"0 0 3 * * *\" (daily at 03:00 UTC).")
             .ValidateOnStart();
         services.AddSingleton<SessionSpool>();
+        services.AddSingleton<SessionCache>();
+        services.AddSingleton<StorageOutage>();
+        services.AddSingleton<OutageBuffer>();
+        services.AddSingleton<AnsweredJournal>();
+        services.AddSingleton<CallErasure>();
+        services.AddSingleton<StepRecorder>();
+        services.AddSingleton<ModelReplies>();
+        services.AddSingleton<SpoolReplay>();
         services.AddSingleton<CallHandler>();
         services.AddSingleton<RetentionPurge>();
         services.AddHostedService<SpoolReplayService>();

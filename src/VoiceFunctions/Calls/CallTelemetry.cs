@@ -10,7 +10,7 @@ namespace VoiceFunctions.Calls;
 /// <summary>
 /// Where a handled event is reported beyond the Table Storage trace (Application Insights: custom events
 /// for session start/end, caller turns, mode changes and escalations). Called once per event by
-/// <see cref="CallHandler"/>, after the step was stored (or failed to be), inside the request, so every
+/// <see cref="StepRecorder"/> (a model reply also by <see cref="ModelReplies"/>), after the step was stored (or failed to be), inside the request, so every
 /// event carries the request's operation id. Without a connection string there is no
 /// <see cref="TelemetryClient"/> and only Debug logs are written.
 /// </summary>

@@ -4,7 +4,7 @@ using VoiceFunctions.Sessions;
 namespace VoiceFunctions.Calls;
 
 /// <summary>Moves spooled steps into Table Storage as soon as it answers again, also right after a restart.</summary>
-public sealed partial class SpoolReplayService(CallHandler calls, IOptions<SpoolOptions> options, TimeProvider time, ILogger<SpoolReplayService> logger) : BackgroundService
+public sealed partial class SpoolReplayService(CallHandler calls, SpoolReplay replay, AnsweredJournal journal, IOptions<SpoolOptions> options, TimeProvider time, ILogger<SpoolReplayService> logger) : BackgroundService
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -12,7 +12,7 @@ public sealed partial class SpoolReplayService(CallHandler calls, IOptions<Spool
         {
             try
             {
-                await calls.ReplaySpoolAsync(stoppingToken).ConfigureAwait(false);
+                await replay.RunAsync(stoppingToken).ConfigureAwait(false);
             }
             catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
             {
@@ -39,7 +39,7 @@ public sealed partial class SpoolReplayService(CallHandler calls, IOptions<Spool
     /// <summary>Start-up: events a killed process answered but did not record are spooled before anything else (disk only).</summary>
     public override async Task StartAsync(CancellationToken cancellationToken)
     {
-        await calls.RecoverAnsweredEventsAsync().ConfigureAwait(false);
+        await journal.RecoverAsync().ConfigureAwait(false);
         await base.StartAsync(cancellationToken).ConfigureAwait(false);
     }
 

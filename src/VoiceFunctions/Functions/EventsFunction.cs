@@ -1,4 +1,3 @@
-using System.Buffers;
 using Microsoft.Azure.Functions.Worker;
 using Microsoft.Extensions.Options;
 using VoiceFunctions.AiFlow;
@@ -15,51 +14,23 @@ public sealed partial class EventsFunction(CallHandler calls, IOptions<WebhookOp
     public const string Name = "events";
 
     /// <param name="cancellationToken">Fires when the caller goes away: it stops reading the body, never a recording
-    /// already under way (CallHandler finishes or spools it whatever happens to the request).</param>
+    /// already under way (the StepRecorder finishes or spools it whatever happens to the request).</param>
     [Function(Name)]
     public async Task<IResult> RunAsync(
         [HttpTrigger(AuthorizationLevel.Function, "post", Route = "events")] HttpRequest request,
         CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(request);
-        if (!IsJson(request.ContentType))
+        var body = await JsonBody.ReadAsync(request, options.Value.MaxBodyBytes, cancellationToken).ConfigureAwait(false);
+        if (body.Problem is { } refused)
         {
-            return Problems.UnsupportedMediaType();
-        }
-
-        var limit = options.Value.MaxBodyBytes;
-        if (request.ContentLength > limit)
-        {
-            return Problems.TooLarge(limit);
-        }
-
-        ReadOnlyMemory<byte>? body;
-        try
-        {
-            body = await ReadBodyAsync(request, limit, cancellationToken).ConfigureAwait(false);
-        }
-        catch (Exception ex) when (ex is IOException or OperationCanceledException)
-        {
-            // The body never arrived whole (broken chunk framing, fewer bytes than its Content-Length, the connection
-            // closed or stalled): the sender's fault, not ours, so a 4xx and no log line; nothing has been parsed or
-            // stored. BadHttpRequestException is an IOException and carries the server's own status.
-            return UnreadableBody(ex, limit);
-        }
-
-        if (body is null)
-        {
-            return Problems.TooLarge(limit);
-        }
-
-        if (body.Value.IsEmpty)
-        {
-            return Problems.EmptyBody();
+            return refused;
         }
 
         AiFlowEvent evt;
         try
         {
-            evt = AiFlowEventParser.Parse(body.Value);
+            evt = AiFlowEventParser.Parse(body.Bytes);
         }
         catch (AiFlowParseException ex)
         {
@@ -83,7 +54,7 @@ public sealed partial class EventsFunction(CallHandler calls, IOptions<WebhookOp
         }
 
         // The body's hash tells a repeated delivery from a caller repeating themselves (see docs/reliability.md).
-        var fingerprint = Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(body.Value.Span));
+        var fingerprint = Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(body.Bytes.Span));
         var actions = await calls.HandleAsync(evt, fingerprint).ConfigureAwait(false);
         if (actions.Count == 0)
         {
@@ -102,41 +73,6 @@ public sealed partial class EventsFunction(CallHandler calls, IOptions<WebhookOp
         }
 
         return TypedResults.Bytes(AiFlowJson.Serialize(actions), "application/json");
-    }
-
-    private static bool IsJson(string? contentType) =>
-        contentType is not null &&
-        Microsoft.Net.Http.Headers.MediaTypeHeaderValue.TryParse(contentType, out var media) &&
-        (media.MediaType.Equals("application/json", StringComparison.OrdinalIgnoreCase) || media.Suffix.Equals("json", StringComparison.OrdinalIgnoreCase)) &&
-        (!media.Charset.HasValue || media.Charset.Equals("utf-8", StringComparison.OrdinalIgnoreCase));
-
-    private static Microsoft.AspNetCore.Http.HttpResults.ProblemHttpResult UnreadableBody(Exception ex, int limit) =>
-        (ex as BadHttpRequestException)?.StatusCode switch
-        {
-            StatusCodes.Status413PayloadTooLarge => Problems.TooLarge(limit),
-            StatusCodes.Status408RequestTimeout => Problems.BodyTimeout(),
-            _ => Problems.UnreadableBody(),
-        };
-
-    /// <summary>Reads at most <paramref name="limit"/> bytes; null when the body is longer (chunked bodies have no length up front).</summary>
-    private static async Task<ReadOnlyMemory<byte>?> ReadBodyAsync(HttpRequest request, int limit, CancellationToken cancellationToken)
-    {
-        var buffer = new ArrayBufferWriter<byte>(request.ContentLength is { } length and > 0 ? (int)Math.Min(length, limit) : 4096);
-        while (true)
-        {
-            var memory = buffer.GetMemory(4096);
-            var read = await request.Body.ReadAsync(memory, cancellationToken).ConfigureAwait(false);
-            if (read == 0)
-            {
-                return buffer.WrittenMemory;
-            }
-
-            buffer.Advance(read);
-            if (buffer.WrittenCount > limit)
-            {
-                return null;
-            }
-        }
     }
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Unknown event type (length {TypeLength}, shaped like an event type: {TypeShaped}, fingerprint {TypeHash}) for session {SessionId}: answered 204")]

@@ -11,7 +11,7 @@ namespace VoiceFunctions.Functions;
 /// The webhook's own credentials (a function key and the API token, both kept in sipgate's dashboard) must not read
 /// transcripts: whoever holds them can only send events (issue 23, item 5).
 /// </summary>
-public sealed class SessionsFunctions(SessionStore store, CallHandler calls)
+public sealed class SessionsFunctions(SessionStore store, CallErasure erasure)
 {
     public const string ReadName = "sessions";
     public const string EraseName = "erase";
@@ -38,7 +38,7 @@ public sealed class SessionsFunctions(SessionStore store, CallHandler calls)
                 return Problems.InvalidContinuation();
             }
 
-            if (calls.IsErasurePending(sessionId))
+            if (erasure.IsPending(sessionId))
             {
                 return Problems.SessionNotFound(); // erased; storage just has not been told yet
             }
@@ -76,7 +76,7 @@ public sealed class SessionsFunctions(SessionStore store, CallHandler calls)
         CancellationToken cancellationToken) =>
         ForSessionAsync(id, async sessionId =>
         {
-            return await calls.EraseAsync(sessionId, cancellationToken).ConfigureAwait(false)
+            return await erasure.EraseAsync(sessionId, cancellationToken).ConfigureAwait(false)
                 ? TypedResults.NoContent()
                 : TypedResults.Accepted((string?)null);
         }, cancellationToken);

@@ -16,7 +16,7 @@ public sealed class RetentionOptions
 }
 
 /// <summary>Purges old sessions (rows and spooled steps) in bounded batches; run by the timer function.</summary>
-public sealed partial class RetentionPurge(SessionStore store, CallHandler calls, TimeProvider time, IOptions<RetentionOptions> options, ILogger<RetentionPurge> logger)
+public sealed partial class RetentionPurge(SessionStore store, CallErasure erasure, TimeProvider time, IOptions<RetentionOptions> options, ILogger<RetentionPurge> logger)
 {
     public async Task<RetentionResult> RunAsync(CancellationToken cancellationToken)
     {
@@ -24,7 +24,7 @@ public sealed partial class RetentionPurge(SessionStore store, CallHandler calls
         var ids = await store.SessionsStartedBeforeAsync(cutoff, options.Value.BatchSize, cancellationToken).ConfigureAwait(false);
         foreach (var id in ids)
         {
-            await calls.EraseAsync(id, cancellationToken).ConfigureAwait(false);
+            await erasure.EraseAsync(id, cancellationToken).ConfigureAwait(false);
         }
 
         var result = new RetentionResult(ids.Count, cutoff, ids.Count == options.Value.BatchSize);

@@ -1,73 +1,10 @@
 using System.Collections.Concurrent;
 using System.Globalization;
 using System.Text.Json;
-using System.Text.Json.Serialization;
 using Microsoft.Extensions.Options;
 using VoiceFunctions.AiFlow;
 
 namespace VoiceFunctions.Sessions;
-
-/// <summary>Section <c>Spool</c>: where trace rows wait while Table Storage is unreachable.</summary>
-public sealed class SpoolOptions
-{
-    public const string Section = "Spool";
-
-    /// <summary>A folder on the instance's local disk; created if missing (owner-only). Default: the temp folder.</summary>
-    public string Path { get; set; } = System.IO.Path.Combine(System.IO.Path.GetTempPath(), "voicefunctions-spool");
-
-    /// <summary>How often the replayer tries to move spooled steps into Table Storage.</summary>
-    public TimeSpan ReplayInterval { get; set; } = TimeSpan.FromSeconds(1);
-}
-
-/// <summary>
-/// One step that could not be written in time, kept on local disk until storage answers again.
-/// <see cref="BaseKnown"/> is false when the step was decided without the stored session (storage was
-/// already away when this instance first saw the call): its sequence numbers are then provisional and are
-/// re-based on the stored session at replay, so nothing already stored is overwritten.
-/// </summary>
-public sealed record SpooledStep
-{
-    /// <summary>The file format; a file of another version is moved aside, never guessed at.</summary>
-    public const int CurrentVersion = 1;
-
-    public int Version { get; init; } = CurrentVersion;
-    public required string SessionId { get; init; }
-    public required bool BaseKnown { get; init; }
-    public required SessionState Session { get; init; }
-    public required IReadOnlyList<TraceEntry> Trace { get; init; }
-    public required IReadOnlyList<ModeChange> ModeChanges { get; init; }
-
-    /// <summary>The event this step records (see <see cref="AnsweredEvent"/>): lets a replay skip an event already stored.</summary>
-    public string? EventId { get; init; }
-
-    /// <summary>Orders steps and marks them applied (idempotent replay): the file name, or given before the step reaches disk.</summary>
-    [JsonIgnore]
-    public string Id { get; init; } = string.Empty;
-}
-
-/// <summary>
-/// An event answered before its step was stored or spooled (the answer went out at the response budget while
-/// storage hung): kept on disk until its step is, so a process killed in between loses nothing the next start
-/// cannot record.
-/// </summary>
-public sealed record AnsweredEvent
-{
-    public int Version { get; init; } = SpooledStep.CurrentVersion;
-    public required string EventId { get; init; }
-    public required string SessionId { get; init; }
-    public required DateTimeOffset ReceivedAt { get; init; }
-
-    /// <summary>The event as the platform's JSON (<see cref="AiFlowJson.Serialize(AiFlowEvent)"/>).</summary>
-    public required string Event { get; init; }
-
-    [JsonIgnore]
-    public string File { get; init; } = string.Empty;
-}
-
-[JsonSourceGenerationOptions(DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
-[JsonSerializable(typeof(SpooledStep))]
-[JsonSerializable(typeof(AnsweredEvent))]
-internal sealed partial class SpoolJsonContext : JsonSerializerContext;
 
 /// <summary>
 /// A durable local spool: one file per step under <c>{Path}/{sessionId}/</c>, written to a temporary name,
@@ -192,42 +129,6 @@ public sealed partial class SessionSpool
         return step with { Id = id };
     }
 
-    /// <summary>Reads a spool file, or moves it aside (too large, unreadable, not this format) and returns null.</summary>
-    private T? ReadValidated<T>(string file, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> type)
-        where T : class
-    {
-        try
-        {
-            var info = new FileInfo(file);
-            if (info.Length > MaxFileBytes)
-            {
-                Quarantine(file, "too large");
-                return null;
-            }
-
-            if (JsonSerializer.Deserialize(File.ReadAllBytes(file), type) is { } value)
-            {
-                return value;
-            }
-
-            Quarantine(file, "empty");
-        }
-        catch (FileNotFoundException)
-        {
-            // Replayed or erased meanwhile.
-        }
-        catch (DirectoryNotFoundException)
-        {
-        }
-        catch (JsonException)
-        {
-            // Renames are atomic, so this code never leaves a half-written file: someone else wrote it.
-            Quarantine(file, "not a spool file");
-        }
-
-        return null;
-    }
-
     /// <summary>A name this code gives a session's folder or tombstone: a session id in its canonical form.</summary>
     private static bool IsSessionId(string name) => SessionIds.IsValid(name) && SessionIds.Canonical(name) == name;
 
@@ -329,107 +230,4 @@ public sealed partial class SessionSpool
     public bool IsErased(string sessionId) => _erased.ContainsKey(sessionId);
 
     public IReadOnlyList<string> Tombstones() => [.. _erased.Keys.Order(StringComparer.Ordinal)];
-
-    /// <summary>A spooled step storage refuses for good: moved aside, never replayed again.</summary>
-    public void Quarantine(SpooledStep step, string reason)
-    {
-        ArgumentNullException.ThrowIfNull(step);
-        Quarantine(Path.Combine(_root, step.SessionId, step.Id + ".json"), reason);
-        TryRemoveFolder(Path.Combine(_root, step.SessionId));
-    }
-
-    /// <summary>Moves a file aside (never replayed), with why, for an operator to look at.</summary>
-    public void Quarantine(string file, string reason)
-    {
-        try
-        {
-            var target = Path.Combine(_root, QuarantineFolder);
-            CreateOwnerOnly(target);
-            var name = $"{NewId()}-{Path.GetFileName(Path.GetDirectoryName(file))}-{Path.GetFileName(file)}";
-            File.Move(file, Path.Combine(target, name));
-            Calls.CallMetrics.SpoolQuarantined.Add(1);
-            LogQuarantined(_logger, name, reason);
-        }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-        {
-            LogQuarantineFailed(_logger, ex.GetType().Name, reason);
-        }
-    }
-
-    private void WriteDurably(string path, Action<Stream> write)
-    {
-        var temp = path + "." + NewId() + ".tmp";
-        var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write, Share = FileShare.None };
-        if (!OperatingSystem.IsWindows())
-        {
-            options.UnixCreateMode = OwnerOnlyFile;
-        }
-
-        try
-        {
-            using (var file = new FileStream(temp, options))
-            {
-                write(file);
-                file.Flush(flushToDisk: true);
-            }
-
-            File.Move(temp, path, overwrite: true);
-        }
-        catch
-        {
-            TryDelete(temp);
-            throw;
-        }
-    }
-
-    /// <summary>Creates the folder owner-only (the spool keeps transcripts), or tightens one that exists.</summary>
-    internal static void CreateOwnerOnly(string folder)
-    {
-        if (OperatingSystem.IsWindows())
-        {
-            Directory.CreateDirectory(folder);
-            return;
-        }
-
-        if (!Directory.Exists(folder))
-        {
-            Directory.CreateDirectory(folder, OwnerOnlyFolder);
-        }
-        else if ((File.GetUnixFileMode(folder) & ~OwnerOnlyFolder) != 0)
-        {
-            File.SetUnixFileMode(folder, OwnerOnlyFolder);
-        }
-    }
-
-    private static void TryDelete(string file)
-    {
-        try
-        {
-            File.Delete(file);
-        }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-        {
-        }
-    }
-
-    private static void TryRemoveFolder(string folder)
-    {
-        try
-        {
-            if (!Directory.EnumerateFileSystemEntries(folder).Any())
-            {
-                Directory.Delete(folder);
-            }
-        }
-        catch (IOException)
-        {
-            // A new step arrived meanwhile; the folder stays.
-        }
-    }
-
-    [LoggerMessage(Level = LogLevel.Error, Message = "Spool file moved aside to quarantine as {File}: {Reason}; it is not replayed")]
-    private static partial void LogQuarantined(ILogger logger, string file, string reason);
-
-    [LoggerMessage(Level = LogLevel.Error, Message = "A spool file failed validation ({Reason}) and could not be moved aside ({Error}); it is skipped")]
-    private static partial void LogQuarantineFailed(ILogger logger, string error, string reason);
 }

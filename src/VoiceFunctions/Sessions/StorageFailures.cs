@@ -18,7 +18,7 @@ public sealed class UnstorableStepException(string reason) : Exception($"The ste
 /// so the instance goes into outage mode and spools. <b>Permanent</b>: storage refused this step's content
 /// (400 and 413, e.g. PropertyValueTooLarge, EntityTooLarge, InvalidInput, OutOfRangeInput, InvalidDuplicateRow,
 /// RequestBodyTooLarge, or <see cref="UnstorableStepException"/>): retrying or replaying it can never succeed and
-/// says nothing about other calls, so it is quarantined instead (<see cref="Calls.CallHandler"/>). 409, 412 and a
+/// says nothing about other calls, so it is quarantined instead (<see cref="Calls.StepRecorder"/>). 409, 412 and a
 /// row's 404 are conflicts, handled by the store before they get here.
 /// </summary>
 public static class StorageFailures
