@@ -9,10 +9,13 @@ public static class WebhookRegistration
     public static IServiceCollection AddWebhook(this IServiceCollection services, IConfiguration configuration, IHostEnvironment environment)
     {
         ArgumentNullException.ThrowIfNull(environment);
-        services.AddOptions<WebhookOptions>().Bind(configuration.GetSection(WebhookOptions.Section))
+        services.AddOptions<WebhookOptions>().BindChecked(configuration, WebhookOptions.Section)
             .Validate(o => o.MaxBodyBytes is >= 1024 and <= 1024 * 1024, "AiFlow:MaxBodyBytes must be between 1 KiB and 1 MiB (the table entity limit).")
             .Validate(o => !o.RequireApiToken || !string.IsNullOrEmpty(o.ApiToken) || environment.IsDevelopment(),
                 "AiFlow:ApiToken is empty. Set it to the API token configured in the sipgate AI Flow dashboard, or set AiFlow:RequireApiToken=false to run behind the function key alone.")
+            // A blank token, or one with spaces or line breaks around it (pasted), would never match what sipgate sends.
+            .Validate(o => string.IsNullOrEmpty(o.ApiToken) || (!string.IsNullOrWhiteSpace(o.ApiToken) && o.ApiToken.Trim() == o.ApiToken),
+                "AiFlow:ApiToken is blank or has white space around it: set it to the token exactly as the sipgate AI Flow dashboard shows it.")
             .ValidateOnStart();
         services.AddProblemDetails();
         return services;

@@ -1,3 +1,4 @@
+using VoiceFunctions.Hosting;
 using Azure.Core;
 using Azure.Identity;
 using Azure.Monitor.OpenTelemetry.Exporter;
@@ -26,7 +27,7 @@ public static class TelemetryRegistration
     public static IServiceCollection AddCallTelemetry(this IServiceCollection services, IConfiguration configuration)
     {
         ArgumentNullException.ThrowIfNull(configuration);
-        services.AddOptions<TelemetryOptions>().Bind(configuration.GetSection(TelemetryOptions.Section))
+        services.AddOptions<TelemetryOptions>().BindChecked(configuration, TelemetryOptions.Section)
             .Validate(o => string.IsNullOrEmpty(o.TranscriptHashKey) || o.TranscriptHashKey.Length >= 16, "Telemetry:TranscriptHashKey must be at least 16 characters (or unset).")
             .Validate(o => o.ShutdownFlushTimeout > TimeSpan.Zero && o.ShutdownFlushTimeout <= TimeSpan.FromMinutes(1), "Telemetry:ShutdownFlushTimeout must be between 0 and 1 minute.")
             .ValidateOnStart();
