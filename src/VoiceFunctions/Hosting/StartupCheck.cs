@@ -36,11 +36,26 @@ public static class StartupCheck
 
         try
         {
-            host.Run();
+            host.Start();
+            host.WaitForShutdown(); // stops the host (requests, recordings, telemetry) when the host says so
         }
         catch (OperationCanceledException)
         {
             // The host asked the worker to stop before it had finished starting (scale-in, a deployment): a normal end.
+        }
+
+        // Disposal flushes the telemetry providers once more and each waits up to 5 s for a slow ingestion
+        // endpoint: within what the host's grace period leaves, or not at all (the exporters' threads are
+        // background threads, so the process still ends).
+        var budget = host.Services.GetService<ShutdownBudget>();
+        var disposing = Task.Run(host.Dispose);
+        try
+        {
+            disposing.Wait(budget?.Remaining ?? TimeSpan.Zero);
+        }
+        catch (AggregateException)
+        {
+            // A provider failing while it is disposed at exit changes nothing any more.
         }
 
         return 0;

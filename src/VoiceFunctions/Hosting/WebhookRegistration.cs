@@ -18,6 +18,11 @@ public static class WebhookRegistration
                 "AiFlow:ApiToken is blank or has white space around it: set it to the token exactly as the sipgate AI Flow dashboard shows it.")
             .ValidateOnStart();
         services.AddProblemDetails();
+
+        // A graceful stop fits in the host's grace period: the generic host's own limit (30 s by default) would
+        // let the server wait for requests after the host has already killed the worker.
+        services.AddSingleton<ShutdownBudget>();
+        services.Configure<HostOptions>(o => o.ShutdownTimeout = ShutdownBudget.Total);
         return services;
     }
 

@@ -162,6 +162,35 @@ public sealed class TelemetryTests(Azurite azurite)
         Assert.True(Guid.TryParse(Dim(record, "InvocationId"), out _), "the invocation id is on the log record's scope");
     }
 
+    /// <summary>
+    /// Issue 19, item 4: the host gives the worker 5 s after WorkerTerminate, then kills it. With ingestion hanging,
+    /// the telemetry flush waited 5 s per provider (and disposal as long again): the worker was killed. Now the
+    /// recordings are drained first and the flush gets what is left of one budget, so the worker ends by itself.
+    /// </summary>
+    [Fact]
+    public async Task With_ingestion_hanging_a_graceful_stop_still_ends_the_worker_within_the_hosts_grace_period()
+    {
+        await using var capture = new IngestionCapture { Stalled = true };
+        var id = CallClient.NewSessionId();
+        var app = new WebhookApp(azurite, capture.Settings);
+        try
+        {
+            using var calls = app.Calls();
+            await SendAsync(calls, CallClient.Event("session_start", id));
+            await SendAsync(calls, CallClient.Event("user_speak", id, fields: new JsonObject { ["text"] = SmallTalk }));
+
+            // The call was recorded before the stop: draining first means no step is lost to the flush.
+            Assert.True((await calls.GetSessionAsync(id)).GetProperty("trace").GetArrayLength() >= 2);
+        }
+        finally
+        {
+            await app.DisposeAsync();
+        }
+
+        Assert.DoesNotContain("did not exit within the grace period", app.Output, StringComparison.Ordinal);
+        Assert.Equal(0, app.Host.WorkerExitCode);
+    }
+
     /// <summary>Issue 15, item 7: a value from a request is escaped and bounded in a dimension; an unknown type is not sent at all.</summary>
     [Fact]
     public async Task Request_values_reach_application_insights_escaped_and_an_unknown_type_not_at_all()
