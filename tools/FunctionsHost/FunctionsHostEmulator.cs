@@ -64,6 +64,12 @@ public sealed partial class FunctionsHostEmulator : IAsyncDisposable
     public int? WorkerExitCode => workerExitCode;
 
     /// <summary>
+    /// The capabilities the worker sent in its worker_init_response; the host reads some of them (e.g.
+    /// WorkerApplicationInsightsLoggingEnabled: GrpcWorkerChannel, azure-functions-host commit 89dc438d).
+    /// </summary>
+    public IReadOnlyDictionary<string, string> WorkerCapabilities { get; private set; } = new Dictionary<string, string>();
+
+    /// <summary>
     /// Returns once the worker has loaded every function, its own Kestrel accepts connections and the HTTP front
     /// listens; throws
     /// <see cref="FunctionsHostStartException"/> when the worker exits, fails or times out first.
@@ -141,6 +147,7 @@ public sealed partial class FunctionsHostEmulator : IAsyncDisposable
         var init = await WaitForWorkerAsync(connection.InitResponse.Task, "answered worker_init_request", timeout.Token, cancellationToken)
             .ConfigureAwait(false);
         EnsureSuccess(init.Result, "worker_init_request");
+        WorkerCapabilities = new Dictionary<string, string>(init.Capabilities, StringComparer.Ordinal);
         if (init.Capabilities.TryGetValue("HttpUri", out var httpUri) && Uri.TryCreate(httpUri, UriKind.Absolute, out var uri))
         {
             workerHttpBase = uri;
