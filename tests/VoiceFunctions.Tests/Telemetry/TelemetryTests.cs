@@ -163,6 +163,33 @@ public sealed class TelemetryTests(Azurite azurite)
     }
 
     /// <summary>
+    /// Issue 19, item 2: in Azure the host writes each log the worker sends during an invocation to Application
+    /// Insights a second time unless the worker advertises WorkerApplicationInsightsLoggingEnabled in its
+    /// worker_init_response (azure-functions-host GrpcWorkerChannel, commit 89dc438d). With telemetry on the worker
+    /// advertises it; with telemetry off it must not (the host's copy would be dropped and nothing else sends it).
+    /// </summary>
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task The_worker_tells_the_host_not_to_write_its_logs_to_application_insights_a_second_time(bool telemetryOn)
+    {
+        const string HostCapability = "WorkerApplicationInsightsLoggingEnabled"; // RpcWorkerConstants in the host
+        await using var capture = new IngestionCapture();
+        await using var app = new WebhookApp(azurite, telemetryOn ? capture.Settings : null);
+        await app.StartAsync();
+
+        var capabilities = app.Host.WorkerCapabilities;
+        if (telemetryOn)
+        {
+            Assert.True(capabilities.TryGetValue(HostCapability, out var value) && bool.TryParse(value, out var on) && on, string.Join(", ", capabilities.Keys));
+        }
+        else
+        {
+            Assert.False(capabilities.ContainsKey(HostCapability));
+        }
+    }
+
+    /// <summary>
     /// Issue 19, item 4: the host gives the worker 5 s after WorkerTerminate, then kills it. With ingestion hanging,
     /// the telemetry flush waited 5 s per provider (and disposal as long again): the worker was killed. Now the
     /// recordings are drained first and the flush gets what is left of one budget, so the worker ends by itself.
