@@ -30,6 +30,18 @@ public sealed class StartupTests(Azurite azurite)
         { "ChatModel:ReasoningEffort", "maximal", "ChatModel:ReasoningEffort must be one of none, minimal, low, medium, high, xhigh" },
         { "Personas:gated:Chat:MaxFailures", "0", "Personas:gated:Chat:MaxFailures must be between 1 and 10" },
         { "Spool:ReplayInterval", "01:00:00", "Spool:ReplayInterval must be between" },
+
+        // Issue 23, item 4: a value the binder cannot read, or reads into nonsense, is an error naming the setting.
+        { "Calls:ResponseBudget", "fast", "Calls:ResponseBudget is not a valid time span" },
+        { "AiFlow:MaxBodyBytes", "big", "AiFlow:MaxBodyBytes is not a valid whole number" },
+        { "Retention:Days", "thirty", "Retention:Days is not a valid whole number" },
+        { "AiFlow:RequireApiToken", "maybe", "AiFlow:RequireApiToken is not a valid boolean" },
+        { "Personas:german:Temperature", "hot", "Personas:german:Temperature is not a valid number" },
+        { "SessionStore:TableServiceUri", "not a uri", "SessionStore:TableServiceUri must be an absolute URI" },
+        { "RetentionSchedule", "every day", "RetentionSchedule is not a schedule the Functions host accepts" },
+        { "Retention:Days", "99999999", "Retention:Days must be between 1 and 3650" },
+        { "AiFlow:ApiToken", "   ", "AiFlow:ApiToken is blank or has white space around it" },
+        { "AiFlow:ApiToken", " token-pasted-with-a-space", "AiFlow:ApiToken is blank or has white space around it" },
     };
 
     /// <summary>What App Service hands the app when it cannot resolve a Key Vault reference.</summary>
@@ -126,6 +138,50 @@ public sealed class StartupTests(Azurite azurite)
         }
     }
 
+    /// <summary>
+    /// Issue 19, item 1: two or more failures crashed start-up with an unhandled AggregateException (exit 134, a stack
+    /// trace). Now every failure is a line of standard error that the real host logs as an error, and the exit code is 1.
+    /// The worker is started directly (as the host starts it, without a host to connect to: the check runs first) so
+    /// that its standard error is read apart from its standard output, as the host reads it.
+    /// </summary>
+    [Fact]
+    public async Task Several_invalid_settings_are_each_a_line_the_host_logs_as_an_error_and_the_exit_code_is_1()
+    {
+        var settings = Settings();
+        settings["AiFlow:ApiToken"] = "";
+        settings.Remove("AiFlow:RequireApiToken");
+        settings.Remove("RetentionSchedule");
+        settings["Calls:ResponseBudget"] = "fast";
+        settings["Personas:german:Temperature"] = "hot";
+        settings["AiFlow:MaxBodyBytes"] = "10";
+
+        var (exitCode, standardOutput, standardError) = await RunWorkerAloneAsync(settings);
+
+        Assert.Equal(1, exitCode);
+        Assert.Contains("AiFlow:ApiToken is empty", standardError, StringComparison.Ordinal);
+        Assert.Contains("RetentionSchedule is required", standardError, StringComparison.Ordinal);
+        Assert.Contains("Calls:ResponseBudget is not a valid time span", standardError, StringComparison.Ordinal);
+        Assert.Contains("Personas:german:Temperature is not a valid number", standardError, StringComparison.Ordinal);
+        Assert.Contains("AiFlow:MaxBodyBytes must be between", standardError, StringComparison.Ordinal);
+        Assert.DoesNotContain("Unhandled exception", standardOutput + standardError, StringComparison.OrdinalIgnoreCase);
+        Assert.DoesNotContain("   at ", standardOutput + standardError, StringComparison.Ordinal);
+        var lines = standardError.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        Assert.True(lines.Length >= 6, standardError);
+        Assert.All(lines, line => Assert.True(HostLogsAsError(line), $"The host would not log this line as an error: {line}"));
+    }
+
+    /// <summary>
+    /// How the Functions host classifies a line of a worker's standard error (Azure/azure-functions-host,
+    /// src/WebJobs.Script/Workers/ProcessManagement/WorkerProcess.cs, ParseErrorMessageAndLog, commit 89dc438d):
+    /// "warn" makes it a warning; otherwise "error", "fail", "severe" or "unhandled exception" an error; else information.
+    /// </summary>
+    private static bool HostLogsAsError(string line) =>
+        !line.Contains("warn", StringComparison.OrdinalIgnoreCase)
+        && (line.Contains("error", StringComparison.OrdinalIgnoreCase)
+            || line.Contains("fail", StringComparison.OrdinalIgnoreCase)
+            || line.Contains("severe", StringComparison.OrdinalIgnoreCase)
+            || line.Contains("unhandled exception", StringComparison.OrdinalIgnoreCase));
+
     [Fact]
     public async Task Without_any_persona_the_app_asks_for_a_default_one()
     {
@@ -170,6 +226,65 @@ public sealed class StartupTests(Azurite azurite)
     }
 
     private Dictionary<string, string?> Settings() => WebhookApp.BaseSettings(azurite);
+
+    /// <summary>
+    /// `dotnet VoiceFunctions.dll` with the host's arguments and the settings as environment variables (as the host
+    /// passes app settings), nothing listening on the gRPC port: for a worker that must end before it connects.
+    /// </summary>
+    private static async Task<(int ExitCode, string StandardOutput, string StandardError)> RunWorkerAloneAsync(Dictionary<string, string?> settings)
+    {
+        var folder = await PublishedWorker.FolderAsync();
+        var start = new System.Diagnostics.ProcessStartInfo("dotnet")
+        {
+            WorkingDirectory = folder,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        start.ArgumentList.Add(Path.Combine(folder, "VoiceFunctions.dll"));
+        foreach (var argument in new[] { "--functions-uri", "http://127.0.0.1:9/", "--functions-worker-id", Guid.NewGuid().ToString(), "--functions-request-id", Guid.NewGuid().ToString(), "--functions-grpc-max-message-length", "2147483647" })
+        {
+            start.ArgumentList.Add(argument);
+        }
+
+        foreach (var name in start.Environment.Keys.Where(k => k.StartsWith("ASPNETCORE_", StringComparison.OrdinalIgnoreCase) || k.StartsWith("DOTNET_ENVIRONMENT", StringComparison.OrdinalIgnoreCase)).ToList())
+        {
+            start.Environment.Remove(name);
+        }
+
+        start.Environment["FUNCTIONS_WORKER_RUNTIME"] = "dotnet-isolated";
+        start.Environment["FUNCTIONS_WORKER_DIRECTORY"] = folder;
+        start.Environment["FUNCTIONS_APPLICATION_DIRECTORY"] = folder;
+        foreach (var (key, value) in settings)
+        {
+            var name = key.Replace(":", "__", StringComparison.Ordinal);
+            if (value is null)
+            {
+                start.Environment.Remove(name);
+            }
+            else
+            {
+                start.Environment[name] = value;
+            }
+        }
+
+        using var process = System.Diagnostics.Process.Start(start) ?? throw new InvalidOperationException("dotnet did not start");
+        var output = process.StandardOutput.ReadToEndAsync(TestContext.Current.CancellationToken);
+        var errors = process.StandardError.ReadToEndAsync(TestContext.Current.CancellationToken);
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
+        timeout.CancelAfter(TimeSpan.FromSeconds(60));
+        try
+        {
+            await process.WaitForExitAsync(timeout.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            process.Kill(entireProcessTree: true);
+            throw;
+        }
+
+        return (process.ExitCode, await output, await errors);
+    }
 
     private static async Task<(int ExitCode, string Output)> RunUntilExitAsync(Dictionary<string, string?> settings)
     {

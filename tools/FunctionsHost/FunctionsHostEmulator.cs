@@ -63,6 +63,9 @@ public sealed class FunctionsHostEmulator : IAsyncDisposable
     /// </summary>
     public Task HostStopped => dispatcher?.Stopped ?? Task.CompletedTask;
 
+    /// <summary>The capabilities the current worker sent in its worker_init_response (<see cref="Worker.Capabilities"/>).</summary>
+    public IReadOnlyDictionary<string, string> WorkerCapabilities => dispatcher?.Current?.Capabilities ?? new Dictionary<string, string>();
+
     /// <summary>Why <see cref="HostStopped"/> completed; null while running.</summary>
     public string? HostStopReason => dispatcher?.StopReason;
 

@@ -1,3 +1,4 @@
+using VoiceFunctions.Hosting;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 
@@ -11,19 +12,19 @@ public static class CallRegistration
     {
         services.AddSingleton(TimeProvider.System);
         services.AddSingleton<CallFlow>();
-        services.AddOptions<CallOptions>().Bind(configuration.GetSection(CallOptions.Section))
+        services.AddOptions<CallOptions>().BindChecked(configuration, CallOptions.Section)
             .Validate(o => o.ResponseBudget > TimeSpan.Zero && o.ResponseBudget <= TimeSpan.FromSeconds(5), "Calls:ResponseBudget must be between 0 and 5 seconds.")
             .Validate(o => o.StorageOperationTimeout > TimeSpan.Zero, "Calls:StorageOperationTimeout must be positive.")
             .Validate(o => o.DuplicateWindow >= TimeSpan.Zero, "Calls:DuplicateWindow must not be negative.")
             .ValidateOnStart();
-        services.AddOptions<SpoolOptions>().Bind(configuration.GetSection(SpoolOptions.Section)).ValidateOnStart();
+        services.AddOptions<SpoolOptions>().BindChecked(configuration, SpoolOptions.Section);
         services.AddSingleton<IValidateOptions<SpoolOptions>, SpoolValidation>();
-        services.AddOptions<RetentionOptions>().Bind(configuration.GetSection(RetentionOptions.Section))
-            .Validate(o => o.Days >= 1, "Retention:Days must be at least 1.")
+        services.AddOptions<RetentionOptions>().BindChecked(configuration, RetentionOptions.Section)
+            .Validate(o => o.Days is >= 1 and <= RetentionOptions.MaxDays, $"Retention:Days must be between 1 and {RetentionOptions.MaxDays}.")
             .Validate(o => o.BatchSize is >= 1 and <= 10_000, "Retention:BatchSize must be between 1 and 10000.")
             // The Functions host resolves the timer's schedule from this setting and refuses the function without it.
             .Validate(_ => !string.IsNullOrWhiteSpace(configuration[VoiceFunctions.Functions.RetentionFunction.ScheduleSetting]), $"{VoiceFunctions.Functions.RetentionFunction.ScheduleSetting} is required: the retention timer's NCRONTAB schedule, e.g. \"0 0 3 * * *\" (daily at 03:00 UTC).")
-            .ValidateOnStart();
+            .Validate(_ => configuration[VoiceFunctions.Functions.RetentionFunction.ScheduleSetting] is not { } schedule || string.IsNullOrWhiteSpace(schedule) || VoiceFunctions.Functions.RetentionFunction.IsSchedule(schedule), $"{VoiceFunctions.Functions.RetentionFunction.ScheduleSetting} is not a schedule the Functions host accepts: an NCRONTAB expression with 6 fields (seconds first, e.g. \"0 0 3 * * *\") or 5, or a time span (e.g. \"1.00:00:00\").");
         services.AddSingleton<SessionSpool>();
         services.AddSingleton<SessionCache>();
         services.AddSingleton<StorageOutage>();

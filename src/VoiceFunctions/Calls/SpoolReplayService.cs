@@ -1,10 +1,11 @@
 using Microsoft.Extensions.Options;
+using VoiceFunctions.Hosting;
 using VoiceFunctions.Sessions;
 
 namespace VoiceFunctions.Calls;
 
 /// <summary>Moves spooled steps into Table Storage as soon as it answers again, also right after a restart.</summary>
-public sealed partial class SpoolReplayService(CallHandler calls, SpoolReplay replay, AnsweredJournal journal, IOptions<SpoolOptions> options, TimeProvider time, ILogger<SpoolReplayService> logger) : BackgroundService
+public sealed partial class SpoolReplayService(CallHandler calls, SpoolReplay replay, AnsweredJournal journal, IOptions<SpoolOptions> options, TimeProvider time, ShutdownBudget shutdown, ILogger<SpoolReplayService> logger) : BackgroundService
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -43,10 +44,13 @@ public sealed partial class SpoolReplayService(CallHandler calls, SpoolReplay re
         await base.StartAsync(cancellationToken).ConfigureAwait(false);
     }
 
-    /// <summary>Graceful stop: recordings still running finish first (they end in storage or the spool).</summary>
+    /// <summary>
+    /// Graceful stop: recordings still running finish first (they end in storage or the spool), within what the
+    /// host's grace period leaves; telemetry is flushed after this, with the rest (Hosting/ShutdownBudget.cs).
+    /// </summary>
     public override async Task StopAsync(CancellationToken cancellationToken)
     {
-        await calls.DrainAsync(TimeSpan.FromSeconds(5)).ConfigureAwait(false);
+        await calls.DrainAsync(shutdown.Remaining).ConfigureAwait(false);
         await base.StopAsync(cancellationToken).ConfigureAwait(false);
     }
 

@@ -1,3 +1,4 @@
+using VoiceFunctions.Hosting;
 using Microsoft.Extensions.Options;
 
 namespace VoiceFunctions.Chat;
@@ -7,7 +8,7 @@ public static class ChatRegistration
     /// <summary>The pipeline's chat model, validated at start-up (required once a persona runs on the pipeline).</summary>
     public static IServiceCollection AddChatModel(this IServiceCollection services, IConfiguration configuration)
     {
-        services.AddOptions<ChatModelOptions>().Bind(configuration.GetSection(ChatModelOptions.Section)).ValidateOnStart();
+        services.AddOptions<ChatModelOptions>().BindChecked(configuration, ChatModelOptions.Section);
         services.AddSingleton<IValidateOptions<ChatModelOptions>>(new ChatModelValidation(configuration));
         services.AddSingleton<AssistantModel>();
         return services;

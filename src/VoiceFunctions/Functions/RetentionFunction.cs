@@ -1,4 +1,6 @@
+using System.Globalization;
 using Microsoft.Azure.Functions.Worker;
+using NCrontab;
 using VoiceFunctions.Sessions;
 
 namespace VoiceFunctions.Functions;
@@ -13,6 +15,19 @@ public sealed partial class RetentionFunction(RetentionPurge purge, ILogger<Rete
 {
     public const string Name = "RetentionPurge";
     public const string ScheduleSetting = "RetentionSchedule";
+
+    /// <summary>
+    /// Whether the host accepts <paramref name="schedule"/> as the timer's: NCRONTAB (with seconds unless it has
+    /// exactly 5 fields), else a TimeSpan. As Azure/azure-webjobs-sdk-extensions reads it (commit 2e7550f7):
+    /// TimerSchedule.Create and CronSchedule.TryCreate; the host refuses the function on anything else.
+    /// </summary>
+    public static bool IsSchedule(string schedule)
+    {
+        ArgumentNullException.ThrowIfNull(schedule);
+        var fields = schedule.Split(' ', StringSplitOptions.RemoveEmptyEntries).Length;
+        return CrontabSchedule.TryParse(schedule, new CrontabSchedule.ParseOptions { IncludingSeconds = fields != 5 }) is not null
+            || TimeSpan.TryParse(schedule, CultureInfo.InvariantCulture, out _);
+    }
 
     [Function(Name)]
     public async Task RunAsync([TimerTrigger("%" + ScheduleSetting + "%")] TimerInfo timer, CancellationToken cancellationToken)

@@ -9,12 +9,20 @@ public static class WebhookRegistration
     public static IServiceCollection AddWebhook(this IServiceCollection services, IConfiguration configuration, IHostEnvironment environment)
     {
         ArgumentNullException.ThrowIfNull(environment);
-        services.AddOptions<WebhookOptions>().Bind(configuration.GetSection(WebhookOptions.Section))
+        services.AddOptions<WebhookOptions>().BindChecked(configuration, WebhookOptions.Section)
             .Validate(o => o.MaxBodyBytes is >= 1024 and <= 1024 * 1024, "AiFlow:MaxBodyBytes must be between 1 KiB and 1 MiB (the table entity limit).")
             .Validate(o => !o.RequireApiToken || !string.IsNullOrEmpty(o.ApiToken) || environment.IsDevelopment(),
                 "AiFlow:ApiToken is empty. Set it to the API token configured in the sipgate AI Flow dashboard, or set AiFlow:RequireApiToken=false to run behind the function key alone.")
+            // A blank token, or one with spaces or line breaks around it (pasted), would never match what sipgate sends.
+            .Validate(o => string.IsNullOrEmpty(o.ApiToken) || (!string.IsNullOrWhiteSpace(o.ApiToken) && o.ApiToken.Trim() == o.ApiToken),
+                "AiFlow:ApiToken is blank or has white space around it: set it to the token exactly as the sipgate AI Flow dashboard shows it.")
             .ValidateOnStart();
         services.AddProblemDetails();
+
+        // A graceful stop fits in the host's grace period: the generic host's own limit (30 s by default) would
+        // let the server wait for requests after the host has already killed the worker.
+        services.AddSingleton<ShutdownBudget>();
+        services.Configure<HostOptions>(o => o.ShutdownTimeout = ShutdownBudget.Total);
         return services;
     }
 

@@ -8,6 +8,9 @@ public sealed class RetentionOptions
 {
     public const string Section = "Retention";
 
+    /// <summary>Ten years: far beyond any retention policy, and the cut-off date stays representable.</summary>
+    public const int MaxDays = 3650;
+
     /// <summary>Sessions that started longer ago than this are purged (default 30 days).</summary>
     public int Days { get; set; } = 30;
 

@@ -84,7 +84,12 @@ public sealed class SessionStoreValidation : IValidateOptions<SessionStoreOption
             }
         }
 
-        if (options.TableServiceUri is { } uri && uri.Scheme != Uri.UriSchemeHttps && !uri.IsLoopback)
+        if (options.TableServiceUri is { IsAbsoluteUri: false })
+        {
+            // The binder reads any text as a (relative) URI; the client needs the account's absolute endpoint.
+            failures.Add("SessionStore:TableServiceUri must be an absolute URI, e.g. https://<account>.table.core.windows.net.");
+        }
+        else if (options.TableServiceUri is { } uri && uri.Scheme != Uri.UriSchemeHttps && !uri.IsLoopback)
         {
             failures.Add("SessionStore:TableServiceUri must use https.");
         }

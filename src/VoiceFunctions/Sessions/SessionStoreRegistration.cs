@@ -1,3 +1,4 @@
+using VoiceFunctions.Hosting;
 using Azure.Core;
 using Azure.Data.Tables;
 using Azure.Identity;
@@ -10,7 +11,7 @@ public static partial class SessionStoreRegistration
     /// <summary>The session table (connection string or managed identity), created once at start-up.</summary>
     public static IServiceCollection AddSessionStore(this IServiceCollection services, IConfiguration configuration)
     {
-        services.AddOptions<SessionStoreOptions>().Bind(configuration.GetSection(SessionStoreOptions.Section)).ValidateOnStart();
+        services.AddOptions<SessionStoreOptions>().BindChecked(configuration, SessionStoreOptions.Section);
         services.AddSingleton<IPostConfigureOptions<SessionStoreOptions>, SessionStoreFallback>();
         services.AddSingleton<IValidateOptions<SessionStoreOptions>, SessionStoreValidation>();
         services.AddSingleton<StorageRoundTrips>();

@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Options;
+using VoiceFunctions.Hosting;
 using OpenTelemetry.Logs;
 using OpenTelemetry.Metrics;
 using OpenTelemetry.Trace;
@@ -7,10 +8,11 @@ namespace VoiceFunctions.Telemetry;
 
 /// <summary>
 /// Sends what is buffered when the host stops (scale-in, deployment): after the server has drained its
-/// requests (ApplicationStopped), traces first (the request records), then the log records (custom events),
-/// within <see cref="TelemetryOptions.ShutdownFlushTimeout"/> each.
+/// requests and the recordings have been drained (ApplicationStopped), traces first (the request records), then
+/// the log records (custom events), then metrics, all within one deadline: <see cref="TelemetryOptions.ShutdownFlushTimeout"/>
+/// or what the host's grace period still leaves (<see cref="ShutdownBudget"/>), whichever is shorter.
 /// </summary>
-internal sealed partial class TelemetryFlusher(IServiceProvider services, IHostApplicationLifetime lifetime, IOptions<TelemetryOptions> options, ILogger<TelemetryFlusher> logger) : IHostedService
+internal sealed partial class TelemetryFlusher(IServiceProvider services, IHostApplicationLifetime lifetime, IOptions<TelemetryOptions> options, ShutdownBudget shutdown, TimeProvider time, ILogger<TelemetryFlusher> logger) : IHostedService
 {
     private TracerProvider? _traces;
     private LoggerProvider? _logs;
@@ -31,17 +33,38 @@ internal sealed partial class TelemetryFlusher(IServiceProvider services, IHostA
     /// <summary>Flushes every provider; true when all of them finished in time.</summary>
     public bool Flush()
     {
-        var timeout = (int)options.Value.ShutdownFlushTimeout.TotalMilliseconds;
-        var traces = _traces?.ForceFlush(timeout) ?? true;
-        var logs = _logs?.ForceFlush(timeout) ?? true;
-        var metrics = _metrics?.ForceFlush(timeout) ?? true;
+        var budget = options.Value.ShutdownFlushTimeout < shutdown.Remaining ? options.Value.ShutdownFlushTimeout : shutdown.Remaining;
+        var start = time.GetTimestamp();
+        TimeSpan Left()
+        {
+            var left = budget - time.GetElapsedTime(start);
+            return left > TimeSpan.Zero ? left : TimeSpan.Zero;
+        }
+
+        // One deadline for the three, traces first (the request records), then the log records (custom events),
+        // then metrics. Each ForceFlush runs on the pool and is waited for only until the deadline: with a hanging
+        // ingestion endpoint it may block past its own timeout (measured: a log flush blocked behind a trace export).
+        var traces = FlushWithin(_traces is { } t ? () => t.ForceFlush((int)Left().TotalMilliseconds) : null, Left());
+        var logs = FlushWithin(_logs is { } l ? () => l.ForceFlush((int)Left().TotalMilliseconds) : null, Left());
+        var metrics = FlushWithin(_metrics is { } m ? () => m.ForceFlush((int)Left().TotalMilliseconds) : null, Left());
         var done = traces && logs && metrics;
         if (!done)
         {
-            LogFlushIncomplete(logger, timeout);
+            LogFlushIncomplete(logger, (int)budget.TotalMilliseconds);
         }
 
         return done;
+    }
+
+    private static bool FlushWithin(Func<bool>? flush, TimeSpan left)
+    {
+        if (flush is null)
+        {
+            return true;
+        }
+
+        var flushing = Task.Run(flush);
+        return flushing.Wait(left) && flushing.Result;
     }
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Telemetry was not completely sent within {TimeoutMs} ms at shutdown")]

@@ -21,6 +21,6 @@ public sealed class TelemetryOptions
     /// </summary>
     public string? TranscriptHashKey { get; set; }
 
-    /// <summary>How long a graceful stop may wait for buffered telemetry to be sent.</summary>
+    /// <summary>How long a graceful stop may wait for buffered telemetry, in all; capped by the host's grace period (Hosting/ShutdownBudget.cs).</summary>
     public TimeSpan ShutdownFlushTimeout { get; set; } = TimeSpan.FromSeconds(5);
 }

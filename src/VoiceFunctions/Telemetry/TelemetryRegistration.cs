@@ -1,7 +1,9 @@
+using VoiceFunctions.Hosting;
 using Azure.Core;
 using Azure.Identity;
 using Azure.Monitor.OpenTelemetry.Exporter;
 using Microsoft.ApplicationInsights.WorkerService;
+using Microsoft.Azure.Functions.Worker;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using OpenTelemetry.Logs;
 using OpenTelemetry.Metrics;
@@ -20,13 +22,16 @@ public static class TelemetryRegistration
     public const string ConnectionStringSetting = "APPLICATIONINSIGHTS_CONNECTION_STRING";
     public const string AuthenticationStringSetting = "APPLICATIONINSIGHTS_AUTHENTICATION_STRING";
 
+    /// <summary>The worker capability that tells the host not to write the worker's logs to Application Insights again.</summary>
+    public const string WorkerLogsInApplicationInsightsCapability = "WorkerApplicationInsightsLoggingEnabled";
+
     /// <summary>Category of the TelemetryClient's custom events (it writes them as log records).</summary>
     private const string TelemetryClientCategory = "Microsoft.ApplicationInsights.TelemetryClient";
 
     public static IServiceCollection AddCallTelemetry(this IServiceCollection services, IConfiguration configuration)
     {
         ArgumentNullException.ThrowIfNull(configuration);
-        services.AddOptions<TelemetryOptions>().Bind(configuration.GetSection(TelemetryOptions.Section))
+        services.AddOptions<TelemetryOptions>().BindChecked(configuration, TelemetryOptions.Section)
             .Validate(o => string.IsNullOrEmpty(o.TranscriptHashKey) || o.TranscriptHashKey.Length >= 16, "Telemetry:TranscriptHashKey must be at least 16 characters (or unset).")
             .Validate(o => o.ShutdownFlushTimeout > TimeSpan.Zero && o.ShutdownFlushTimeout <= TimeSpan.FromMinutes(1), "Telemetry:ShutdownFlushTimeout must be between 0 and 1 minute.")
             .ValidateOnStart();
@@ -81,6 +86,14 @@ public static class TelemetryRegistration
         services.Configure<OpenTelemetryLoggerOptions>(o => o.IncludeScopes = true);
 
         services.AddHostedService<TelemetryFlusher>();
+
+        // The host writes each log the worker sends it during an invocation (rpc_log) to Application Insights as a
+        // trace of its own, a second copy of what the exporter sends, unless the worker advertises this capability;
+        // then its telemetry processor drops them (the Log stream and FunctionAppLogs keep them). It is what
+        // Worker.ApplicationInsights sets, which cannot be used with WorkerService 3.x. Sources: azure-functions-host
+        // GrpcWorkerChannel (_isWorkerApplicationInsightsLoggingEnabled) and WorkerTraceFilterTelemetryProcessor,
+        // commit 89dc438d; azure-functions-dotnet-worker FunctionsApplicationInsightsExtensions.cs, commit fb113332.
+        services.Configure<WorkerOptions>(o => o.Capabilities[WorkerLogsInApplicationInsightsCapability] = bool.TrueString);
 
         // Spooled / replayed / late / lost counts (docs/reliability.md) as customMetrics.
         services.ConfigureOpenTelemetryMeterProvider(metrics => metrics.AddMeter(CallMetrics.MeterName));

@@ -42,6 +42,14 @@ public sealed class IngestionCapture : IAsyncDisposable
 
     public int Port { get; }
 
+    /// <summary>
+    /// True: requests are accepted but never answered (an ingestion endpoint that hangs, as a slow or unreachable
+    /// region does for the exporter) until the capture is disposed.
+    /// </summary>
+    public bool Stalled { get; set; }
+
+    private readonly TaskCompletionSource _disposed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
     public string ConnectionString => $"InstrumentationKey=00000000-0000-0000-0000-000000000000;IngestionEndpoint=http://127.0.0.1:{Port}/";
 
     /// <summary>Settings that point the app at this endpoint and keep the exporter from calling anywhere else.</summary>
@@ -118,6 +126,12 @@ public sealed class IngestionCapture : IAsyncDisposable
 
     private async Task ReceiveAsync(HttpListenerContext context)
     {
+        if (Stalled)
+        {
+            await _disposed.Task.ConfigureAwait(false);
+            return;
+        }
+
         {
             var accepted = 0;
             using (var body = new MemoryStream())
@@ -151,6 +165,7 @@ public sealed class IngestionCapture : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        _disposed.TrySetResult();
         _listener.Stop();
         _listener.Close();
         await _loop.ConfigureAwait(false);

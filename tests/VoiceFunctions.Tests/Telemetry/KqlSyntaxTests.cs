@@ -39,6 +39,44 @@ public sealed class KqlSyntaxTests
         }
     }
 
+    /// <summary>
+    /// The Azure smoke checklist's queries (docs/deploy.md, issue 19) are analysed against the Application Insights
+    /// schema: an operator pastes them after a deployment, so a misspelt column must fail here, not there.
+    /// </summary>
+    [Fact]
+    public async Task The_smoke_checklist_queries_are_valid_against_the_application_insights_schema()
+    {
+        var deploy = await File.ReadAllTextAsync(Path.Combine(Repository.Root, "docs", "deploy.md"), TestContext.Current.CancellationToken);
+        var start = deploy.IndexOf("## Azure smoke checklist", StringComparison.Ordinal);
+        Assert.True(start >= 0, "docs/deploy.md has the Azure smoke checklist");
+        var end = deploy.IndexOf("\n## ", start + 1, StringComparison.Ordinal);
+        var section = deploy[start..(end < 0 ? deploy.Length : end)];
+        var blocks = System.Text.RegularExpressions.Regex.Matches(section, "```kusto\n(.*?)```", System.Text.RegularExpressions.RegexOptions.Singleline)
+            .Select(m => m.Groups[1].Value.Replace("\n   ", "\n", StringComparison.Ordinal).Replace("<id>", "00000000-0000-0000-0000-000000000000", StringComparison.Ordinal))
+            .ToList();
+        Assert.True(blocks.Count >= 4, "placeholder start, Key Vault reference, rows per call, trace parentage");
+        await EnsureInstalledAsync();
+        var files = new List<string>();
+        try
+        {
+            foreach (var block in blocks)
+            {
+                var file = Path.Combine(Path.GetTempPath(), $"smoke-{Guid.NewGuid():N}.kql");
+                await File.WriteAllTextAsync(file, block, TestContext.Current.CancellationToken);
+                files.Add(file);
+            }
+
+            var (exit, output) = await RunAsync("node", ["check.js", "--schema", "appinsights-schema.json", .. files]);
+
+            Assert.True(exit == 0, output);
+            Assert.Equal(files.Count, output.Split('\n').Count(l => l.TrimEnd().EndsWith(": ok", StringComparison.Ordinal)));
+        }
+        finally
+        {
+            files.ForEach(File.Delete);
+        }
+    }
+
     private static async Task EnsureInstalledAsync()
     {
         if (!Directory.Exists(Path.Combine(KqlTools, "node_modules", "@kusto", "language-service-next")))

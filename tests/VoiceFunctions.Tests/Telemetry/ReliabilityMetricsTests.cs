@@ -47,7 +47,23 @@ public sealed class ReliabilityMetricsTests
         Assert.Equal(2, Total(capture.Envelopes, "voicefunctions.spool.spooled"));
         Assert.Equal(2, Total(capture.Envelopes, "voicefunctions.spool.replayed"));
         Assert.Equal(0, Total(capture.Envelopes, "voicefunctions.steps.lost"));
+
+        // Issue 19, item 2: what docs/kql/alert-storage-failures.kql, failures.kql and storage-health.kql count as a
+        // Table operation is the record the worker really exports for one: type "InProc | Microsoft.Tables", failed
+        // while storage was down. Its HTTP tries are "Http" records and are not counted a second time.
+        var dependencies = capture.OfType("RemoteDependencyData").Select(d => d["data"]!["baseData"]!).ToList();
+        var tableOperations = dependencies.Where(d => (string?)d["type"] == TableOperationType).ToList();
+        Assert.Contains(tableOperations, d => (bool?)d["success"] == false);
+        Assert.All(tableOperations, d => Assert.StartsWith("TableClient.", (string?)d["name"], StringComparison.Ordinal));
+        Assert.Contains(dependencies, d => (string?)d["type"] == "Http" && ((string?)d["target"] ?? "").EndsWith($":{storage.Port}", StringComparison.Ordinal));
+        foreach (var query in new[] { "alert-storage-failures.kql", "failures.kql", "storage-health.kql" })
+        {
+            Assert.Contains($"type == \"{TableOperationType}\"", File.ReadAllText(Path.Combine(Repository.Root, "docs", "kql", query)), StringComparison.Ordinal);
+        }
     }
+
+    /// <summary>The Azure Monitor exporter's dependency type for an Azure SDK Table operation (an internal span with az.namespace Microsoft.Tables).</summary>
+    private const string TableOperationType = "InProc | Microsoft.Tables";
 
     /// <summary>The counter's value as exported (delta per export: summed).</summary>
     private static double Total(IEnumerable<JsonObject> envelopes, string metric) =>

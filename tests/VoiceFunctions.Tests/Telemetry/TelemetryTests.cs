@@ -162,6 +162,62 @@ public sealed class TelemetryTests(Azurite azurite)
         Assert.True(Guid.TryParse(Dim(record, "InvocationId"), out _), "the invocation id is on the log record's scope");
     }
 
+    /// <summary>
+    /// Issue 19, item 2: in Azure the host writes each log the worker sends during an invocation to Application
+    /// Insights a second time unless the worker advertises WorkerApplicationInsightsLoggingEnabled in its
+    /// worker_init_response (azure-functions-host GrpcWorkerChannel, commit 89dc438d). With telemetry on the worker
+    /// advertises it; with telemetry off it must not (the host's copy would be dropped and nothing else sends it).
+    /// </summary>
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task The_worker_tells_the_host_not_to_write_its_logs_to_application_insights_a_second_time(bool telemetryOn)
+    {
+        const string HostCapability = "WorkerApplicationInsightsLoggingEnabled"; // RpcWorkerConstants in the host
+        await using var capture = new IngestionCapture();
+        await using var app = new WebhookApp(azurite, telemetryOn ? capture.Settings : null);
+        await app.StartAsync();
+
+        var capabilities = app.Host.WorkerCapabilities;
+        if (telemetryOn)
+        {
+            Assert.True(capabilities.TryGetValue(HostCapability, out var value) && bool.TryParse(value, out var on) && on, string.Join(", ", capabilities.Keys));
+        }
+        else
+        {
+            Assert.False(capabilities.ContainsKey(HostCapability));
+        }
+    }
+
+    /// <summary>
+    /// Issue 19, item 4: the host gives the worker 5 s after WorkerTerminate, then kills it. With ingestion hanging,
+    /// the telemetry flush waited 5 s per provider (and disposal as long again): the worker was killed. Now the
+    /// recordings are drained first and the flush gets what is left of one budget, so the worker ends by itself.
+    /// </summary>
+    [Fact]
+    public async Task With_ingestion_hanging_a_graceful_stop_still_ends_the_worker_within_the_hosts_grace_period()
+    {
+        await using var capture = new IngestionCapture { Stalled = true };
+        var id = CallClient.NewSessionId();
+        var app = new WebhookApp(azurite, capture.Settings);
+        try
+        {
+            using var calls = app.Calls();
+            await SendAsync(calls, CallClient.Event("session_start", id));
+            await SendAsync(calls, CallClient.Event("user_speak", id, fields: new JsonObject { ["text"] = SmallTalk }));
+
+            // The call was recorded before the stop: draining first means no step is lost to the flush.
+            Assert.True((await calls.GetSessionAsync(id)).GetProperty("trace").GetArrayLength() >= 2);
+        }
+        finally
+        {
+            await app.DisposeAsync();
+        }
+
+        Assert.DoesNotContain("did not exit within the grace period", app.Output, StringComparison.Ordinal);
+        Assert.Equal(0, app.Host.WorkerExitCode);
+    }
+
     /// <summary>Issue 15, item 7: a value from a request is escaped and bounded in a dimension; an unknown type is not sent at all.</summary>
     [Fact]
     public async Task Request_values_reach_application_insights_escaped_and_an_unknown_type_not_at_all()

@@ -37,6 +37,12 @@ internal sealed class Worker : IAsyncDisposable
     /// <summary>The worker's own Kestrel (the HttpUri capability), or null without ASP.NET Core integration.</summary>
     public Uri? HttpUri { get; private set; }
 
+    /// <summary>
+    /// The capabilities the worker sent in its worker_init_response; the host reads some of them (e.g.
+    /// WorkerApplicationInsightsLoggingEnabled: GrpcWorkerChannel, azure-functions-host commit 89dc438d).
+    /// </summary>
+    public IReadOnlyDictionary<string, string> Capabilities { get; private set; } = new Dictionary<string, string>();
+
     /// <summary>Set once a proxied request has reached <see cref="HttpUri"/> (before that, connection failures are retried).</summary>
     public bool HttpReached { get; set; }
 
@@ -197,6 +203,7 @@ internal sealed class Worker : IAsyncDisposable
         });
         var init = await Step(channel.InitResponse.Task, "answered worker_init_request").ConfigureAwait(false);
         EnsureSuccess(init.Result, "worker_init_request");
+        Capabilities = new Dictionary<string, string>(init.Capabilities, StringComparer.Ordinal);
         if (init.Capabilities.TryGetValue("HttpUri", out var httpUri) && Uri.TryCreate(httpUri, UriKind.Absolute, out var uri))
         {
             HttpUri = uri;
