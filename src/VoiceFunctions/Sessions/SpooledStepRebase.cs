@@ -36,7 +36,8 @@ public static class SpooledStepRebase
             }
             else if (row is TraceEntry entry)
             {
-                trace.Add(entry with { Seq = ++next });
+                // A blind step's rows name the mode it assumed; the call was in the stored one.
+                trace.Add(step.BaseKnown || step.Base is not null ? entry with { Seq = ++next } : entry with { Seq = ++next, Mode = mode });
             }
         }
 
@@ -44,6 +45,12 @@ public static class SpooledStepRebase
         var session = stored with
         {
             Mode = mode,
+            AccountId = stored.AccountId ?? decided.AccountId, // numbers a later event knew: filled, never overwritten
+            PhoneNumber = stored.PhoneNumber ?? decided.PhoneNumber,
+            FromPhoneNumber = stored.FromPhoneNumber ?? decided.FromPhoneNumber,
+            ToPhoneNumber = stored.ToPhoneNumber ?? decided.ToPhoneNumber,
+            Direction = stored.Direction ?? decided.Direction,
+            Shortened = stored.Shortened ?? decided.Shortened,
             TurnCount = stored.TurnCount + step.Trace.Count(t => t.Kind == TraceKinds.Caller),
             StartCount = stored.StartCount + step.Trace.Count(t => t.Kind is TraceKinds.SessionStart or TraceKinds.SessionResumed),
             EndedAt = decided.EndedAt ?? stored.EndedAt,

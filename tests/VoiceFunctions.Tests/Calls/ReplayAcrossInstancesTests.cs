@@ -120,6 +120,7 @@ public sealed class ReplayAcrossInstancesTests : IDisposable
         var trace = await _one.TraceAsync(id);
         Assert.Equal(TraceKinds.PendingDelivered, trace[^1].Kind);
         Assert.DoesNotContain(trace, t => t.Kind == TraceKinds.PendingDropped);
+        Assert.Equal(SessionModes.Pipeline, trace.Single(t => t.Text == "hello?").Mode); // the mode the call was in, not the one assumed
         await AssertGaplessAsync(id);
     }
 
