@@ -59,6 +59,12 @@ public sealed partial class SpoolReplay(
                 slot.Loaded = false;
                 outage.Ended();
             }
+            catch (SessionConflictException)
+            {
+                // Other instances kept writing this call while its step was re-based: storage works, the step waits
+                // (still first in its call's line) for the next round; the other calls go on.
+                LogReplayConflicted(logger, sessionId);
+            }
             catch (Exception ex) when (StorageFailures.IsStorageFailure(ex))
             {
                 outage.Started();
@@ -82,6 +88,9 @@ public sealed partial class SpoolReplay(
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Session {SessionId}: storage refused a waiting step for good ({Reason}); moved aside, the replay goes on")]
     private static partial void LogReplayRefused(ILogger logger, string sessionId, string reason);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Replay for session {SessionId} deferred: other writers kept changing the call")]
+    private static partial void LogReplayConflicted(ILogger logger, string sessionId);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Replay for session {SessionId} deferred: storage still failing ({Error})")]
     private static partial void LogReplayDeferred(ILogger logger, string sessionId, string error);

@@ -264,6 +264,7 @@ public sealed partial class StepRecorder(
             SessionId = next.SessionId,
             BaseKnown = slot.BaseKnown,
             Session = next,
+            Base = step.Previous,
             Trace = step.Trace,
             ModeChanges = step.ModeChanges,
             EventId = step.Trace.Count > 0 ? step.Trace[0].EventId : ticket?.EventId, // the writer id: a try that was stored after all is skipped at replay

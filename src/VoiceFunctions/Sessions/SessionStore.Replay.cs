@@ -7,21 +7,49 @@ namespace VoiceFunctions.Sessions;
 /// <summary>A spooled step written into storage (<see cref="SessionStore.ApplySpooledAsync"/>), the replay of what waited out an outage.</summary>
 public sealed partial class SessionStore
 {
+    /// <summary>How often a replayed step is re-based after another writer got in first, before the replay waits for its next round.</summary>
+    private const int ReplayAttempts = 5;
+
     /// <summary>
-    /// Writes a spooled step idempotently (upserts of the same rows), re-basing its sequence numbers on the
-    /// stored session when it was decided without it. A step already applied (its id is the session row's
-    /// <c>SpoolMark</c> or older) is skipped, so a replay interrupted after the write is not doubled; so is a step whose
-    /// writer id is on a stored row already (<see cref="IsWrittenByAsync"/>).
+    /// Writes a spooled step without overwriting any row it did not write (issue 23): its trace and mode rows are
+    /// inserts and the session row is replaced under the ETag just read, so a row another instance wrote meanwhile makes
+    /// the write fail (409/412); the step is then re-based on what is stored (<see cref="SpooledStepRebase"/>) and
+    /// written again. A step whose writer id is on a stored row already is skipped (<see cref="IsWrittenByAsync"/>), so
+    /// a replay interrupted after the write is not doubled; a step without a writer id, by the session row's
+    /// <c>SpoolMark</c> of this spool.
     /// </summary>
+    /// <exception cref="SessionConflictException">Other writers kept winning; the step waits for the next round.</exception>
     public Task ApplySpooledAsync(SpooledStep step, CancellationToken cancellationToken) =>
         WithTableAsync(() => ApplySpooledCoreAsync(step, cancellationToken), cancellationToken);
 
     private async Task<bool> ApplySpooledCoreAsync(SpooledStep step, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(step);
-        var stored = await LoadCoreAsync(step.SessionId, cancellationToken).ConfigureAwait(false);
-        if (stored?.SpoolMark is { } mark && string.CompareOrdinal(mark, step.Id) >= 0)
+        for (var attempt = 1; ; attempt++)
         {
+            try
+            {
+                return await TryApplySpooledAsync(step, cancellationToken).ConfigureAwait(false);
+            }
+            catch (RequestFailedException ex) when (IsReplayConflict(ex) && attempt < ReplayAttempts)
+            {
+                // Another instance wrote a row of this call since the read (or the row went): read again and re-base.
+            }
+            catch (RequestFailedException ex) when (IsReplayConflict(ex))
+            {
+                throw new SessionConflictException(ex);
+            }
+        }
+    }
+
+    private static bool IsReplayConflict(RequestFailedException ex) => ex.Status is 409 or 412 || (ex.Status == 404 && !IsTableNotFound(ex));
+
+    private async Task<bool> TryApplySpooledAsync(SpooledStep step, CancellationToken cancellationToken)
+    {
+        var stored = await LoadCoreAsync(step.SessionId, cancellationToken).ConfigureAwait(false);
+        if (step.EventId is null && stored?.SpoolMark is { } mark && string.CompareOrdinal(mark, step.Id) >= 0)
+        {
+            // Only for a step without a writer id: the mark orders this spool's ids, not another instance's.
             return false;
         }
 
@@ -35,9 +63,11 @@ public sealed partial class SessionStore
         var session = step.Session;
         IEnumerable<TraceEntry> trace = step.Trace;
         IEnumerable<ModeChange> modes = step.ModeChanges;
-        if (!step.BaseKnown && stored is not null)
+        if (stored is not null && !FitsStored(stored.State, step))
         {
-            (session, trace, modes) = Rebase(stored.State, step);
+            // Decided blind, or on a cache another instance has written past: after what is stored, keeping what is
+            // stored except what the step itself changed.
+            (session, trace, modes) = SpooledStepRebase.Rebase(stored.State, step);
         }
 
         if (step.EventId is { } writerId)
@@ -48,53 +78,31 @@ public sealed partial class SessionStore
 
         var sessionEntity = SessionTable.ToEntity(session);
         sessionEntity[SessionTable.SpoolMarkProperty] = step.Id;
-        var actions = new List<TableTransactionAction> { new(TableTransactionActionType.UpsertReplace, sessionEntity) };
-        actions.AddRange(modes.Select(m => new TableTransactionAction(TableTransactionActionType.UpsertReplace, SessionTable.ToEntity(step.SessionId, m))));
-        actions.AddRange(trace.Select(t => new TableTransactionAction(TableTransactionActionType.UpsertReplace, SessionTable.ToEntity(step.SessionId, t))));
+        var actions = new List<TableTransactionAction>
+        {
+            stored is null
+                ? new(TableTransactionActionType.Add, sessionEntity)
+                : new(TableTransactionActionType.UpdateReplace, sessionEntity, stored.ETag),
+        };
+        actions.AddRange(modes.Select(m => new TableTransactionAction(TableTransactionActionType.Add, SessionTable.ToEntity(step.SessionId, m))));
+        actions.AddRange(trace.Select(t => new TableTransactionAction(TableTransactionActionType.Add, SessionTable.ToEntity(step.SessionId, t))));
         TableLimits.CheckTransaction(actions);
         await table.SubmitTransactionAsync(actions, cancellationToken).ConfigureAwait(false);
         return true;
     }
 
-    /// <summary>Puts a step decided without the stored session after what is stored, and adds up its counts.</summary>
-    private static (SessionState Session, IReadOnlyList<TraceEntry> Trace, IReadOnlyList<ModeChange> Modes) Rebase(SessionState stored, SpooledStep step)
+    /// <summary>
+    /// The step was decided on exactly what is stored: its base known, and its first row right after the stored last one
+    /// (every step writes at least one row, so any write of another instance since the step's base moved the stored last one).
+    /// </summary>
+    private static bool FitsStored(SessionState stored, SpooledStep step)
     {
-        var next = stored.LastSeq;
-        var mode = stored.Mode;
-        var modes = new List<ModeChange>();
-        var trace = new List<TraceEntry>();
-        var rows = step.ModeChanges.Select(m => (m.Seq, Row: (object)m)).Concat(step.Trace.Select(t => (t.Seq, Row: (object)t))).OrderBy(r => r.Seq);
-        foreach (var (_, row) in rows)
+        if (!step.BaseKnown || (step.Base is { } decidedOn && decidedOn.LastSeq != stored.LastSeq))
         {
-            if (row is ModeChange change)
-            {
-                if (change.From is null && change.To == mode)
-                {
-                    continue; // "this call starts in mode X" is no change for a call that exists
-                }
-
-                modes.Add(change with { Seq = ++next, From = mode });
-                mode = change.To;
-            }
-            else if (row is TraceEntry entry)
-            {
-                trace.Add(entry with { Seq = ++next });
-            }
+            return false;
         }
 
-        var session = stored with
-        {
-            Mode = mode,
-            TurnCount = stored.TurnCount + step.Trace.Count(t => t.Kind == TraceKinds.Caller),
-            StartCount = stored.StartCount + step.Trace.Count(t => t.Kind is TraceKinds.SessionStart or TraceKinds.SessionResumed),
-            EndedAt = step.Session.EndedAt ?? stored.EndedAt,
-            EndReason = step.Session.EndReason ?? stored.EndReason,
-            Escalated = step.Session.Escalated,
-            Pending = step.Session.Pending,
-            ModelFailures = step.Session.ModelFailures,
-            LastSeq = next,
-        };
-        return (session, trace, modes);
+        var first = step.Trace.Select(t => t.Seq).Concat(step.ModeChanges.Select(m => m.Seq)).DefaultIfEmpty(step.Session.LastSeq + 1).Min();
+        return first == stored.LastSeq + 1;
     }
-
 }

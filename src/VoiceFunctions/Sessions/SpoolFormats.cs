@@ -30,6 +30,12 @@ public sealed record SpooledStep
     public required string SessionId { get; init; }
     public required bool BaseKnown { get; init; }
     public required SessionState Session { get; init; }
+
+    /// <summary>
+    /// The session state the step was decided on (null: decided blind, or spooled before this was kept): a replay
+    /// re-based on what is stored keeps the stored values of every field the step did not change (issue 23).
+    /// </summary>
+    public SessionState? Base { get; init; }
     public required IReadOnlyList<TraceEntry> Trace { get; init; }
     public required IReadOnlyList<ModeChange> ModeChanges { get; init; }
 

@@ -17,17 +17,22 @@ namespace VoiceFunctions.Tests.Calls;
 /// </summary>
 public sealed class CallParts : IDisposable
 {
-    public CallParts(Azurite? azurite = null, string? spoolFolder = null)
+    /// <param name="sharedTable">Another instance's table: two CallParts on one table are two instances on one storage.</param>
+    public CallParts(Azurite? azurite = null, string? spoolFolder = null, TableClient? sharedTable = null, Persona? persona = null)
     {
         SpoolFolder = spoolFolder ?? Path.Combine(Path.GetTempPath(), "callparts-" + Guid.NewGuid().ToString("N"));
         Spool = new SessionSpool(Options.Create(new SpoolOptions { Path = SpoolFolder }), NullLogger<SessionSpool>.Instance);
-        Flow = new CallFlow(new PersonaCatalog(Options.Create(new PersonaOptions { [PersonaOptions.DefaultName] = new Persona { SystemPrompt = "p" } })));
+        Flow = new CallFlow(new PersonaCatalog(Options.Create(new PersonaOptions { [PersonaOptions.DefaultName] = persona ?? new Persona { SystemPrompt = "p" } })));
         Buffer = new OutageBuffer(Spool, NullLogger<OutageBuffer>.Instance);
         Journal = new AnsweredJournal(Spool, Flow, NullLogger<AnsweredJournal>.Instance);
         if (azurite is not null)
         {
-            Table = new TableClient(azurite.ConnectionString, "Parts" + Guid.NewGuid().ToString("N")[..10]);
-            Table.CreateIfNotExists();
+            Table = sharedTable ?? new TableClient(azurite.ConnectionString, "Parts" + Guid.NewGuid().ToString("N")[..10]);
+            if (sharedTable is null)
+            {
+                Table.CreateIfNotExists();
+            }
+
             Store = new SessionStore(Table);
             Outage = new StorageOutage(TimeProvider.System, NullLogger<StorageOutage>.Instance);
             var options = Options.Create(new CallOptions());
