@@ -18,6 +18,7 @@ public static class CallRegistration
             .ValidateOnStart();
         services.AddOptions<SpoolOptions>().Bind(configuration.GetSection(SpoolOptions.Section)).ValidateOnStart();
         services.AddSingleton<IValidateOptions<SpoolOptions>, SpoolValidation>();
+        services.PostConfigure<SpoolOptions>(spool => spool.Path ??= SpoolOptions.DefaultFolder());
         services.AddOptions<RetentionOptions>().Bind(configuration.GetSection(RetentionOptions.Section))
             .Validate(o => o.Days >= 1, "Retention:Days must be at least 1.")
             .Validate(o => o.BatchSize is >= 1 and <= 10_000, "Retention:BatchSize must be between 1 and 10000.")

@@ -54,7 +54,7 @@ public sealed partial class SessionSpool
     {
         try
         {
-            var target = Path.Combine(_root, QuarantineFolder);
+            var target = Path.Combine(_shared, QuarantineFolder);
             CreateOwnerOnly(target);
             var name = $"{NewId()}-{Path.GetFileName(Path.GetDirectoryName(file))}-{Path.GetFileName(file)}";
             File.Move(file, Path.Combine(target, name));

@@ -117,6 +117,7 @@ public sealed class CallParts : IDisposable
 
     public void Dispose()
     {
+        Spool.Dispose();
         if (File.Exists(SpoolFolder))
         {
             File.Delete(SpoolFolder);
