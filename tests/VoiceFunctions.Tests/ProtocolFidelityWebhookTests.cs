@@ -244,7 +244,7 @@ public sealed class ProtocolFidelityUnitTests
         var folder = Path.Combine(Path.GetTempPath(), "vf-pending-spool-" + Guid.NewGuid().ToString("N"));
         try
         {
-            var spool = new SessionSpool(Options.Create(new SpoolOptions { Path = folder }), Microsoft.Extensions.Logging.Abstractions.NullLogger<SessionSpool>.Instance);
+            using var spool = new SessionSpool(Options.Create(new SpoolOptions { Path = folder }), Microsoft.Extensions.Logging.Abstractions.NullLogger<SessionSpool>.Instance);
             spool.Append(new SpooledStep { SessionId = id, BaseKnown = true, Session = state, Trace = [], ModeChanges = [] });
             var fromSpool = spool.Latest(id)!.Session.Pending;
 

@@ -71,6 +71,34 @@ public sealed class SpoolIntegrityTests(Azurite azurite)
         Assert.Single(Directory.EnumerateFiles(Path.Combine(spool, "_quarantine")));
     }
 
+    /// <summary>
+    /// Issue 23, item 6: a worker started on a shared spool folder replays what a dead worker left (its lock is free),
+    /// never what a live one spooled (it holds its lock: here the test holds it, as that worker would).
+    /// </summary>
+    [Fact]
+    public async Task A_starting_worker_replays_what_a_dead_worker_left_and_never_what_a_live_one_spooled()
+    {
+        var spool = Path.Combine(Path.GetTempPath(), "voicefunctions-shared-" + Guid.NewGuid().ToString("N"));
+        var dead = CallClient.NewSessionId();
+        var live = CallClient.NewSessionId();
+        var stepId = $"{DateTime.UtcNow.Ticks:D19}-000001";
+        Plant(Path.Combine(spool, "_process-dead"), dead, stepId, Step(dead, "left by a killed worker"));
+        File.WriteAllText(Path.Combine(spool, "_process-dead", ".lock"), "");
+        Plant(Path.Combine(spool, "_process-live"), live, stepId, Step(live, "still the live worker's"));
+        using (new FileStream(Path.Combine(spool, "_process-live", ".lock"), FileMode.Create, FileAccess.ReadWrite, FileShare.None))
+        {
+            await using var app = new WebhookApp(azurite, new Dictionary<string, string?> { ["Spool:Path"] = spool });
+            using var calls = app.Calls();
+
+            var replayed = await calls.WaitForSessionAsync(dead, _ => true, TimeSpan.FromSeconds(30));
+            Assert.Equal("left by a killed worker", replayed.GetProperty("trace")[0].GetProperty("text").GetString());
+            Assert.False(Directory.Exists(Path.Combine(spool, "_process-dead")));
+            await Task.Delay(TimeSpan.FromSeconds(2)); // two replay rounds
+            Assert.Equal(HttpStatusCode.NotFound, (await calls.GetSessionResponseAsync(live)).StatusCode);
+            Assert.True(File.Exists(Path.Combine(spool, "_process-live", live, stepId + ".json")));
+        }
+    }
+
     private static void Plant(string spool, string folder, string name, JsonObject content)
     {
         Directory.CreateDirectory(Path.Combine(spool, folder));

@@ -182,6 +182,35 @@ public sealed class StartupTests(Azurite azurite)
             || line.Contains("severe", StringComparison.OrdinalIgnoreCase)
             || line.Contains("unhandled exception", StringComparison.OrdinalIgnoreCase));
 
+    /// <summary>Issue 23, item 6: such a folder was tightened to 0700 but stayed its creator's, and a file planted there was replayed into a call.</summary>
+    [Fact]
+    [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
+    public async Task A_spool_folder_another_local_user_created_stops_the_app_with_a_message_naming_it()
+    {
+        var folder = Path.Combine(Path.GetTempPath(), "voicefunctions-foreign-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(folder);
+        try
+        {
+            File.SetUnixFileMode(folder, (UnixFileMode)0b111_111_111);
+            Calls.SessionSpoolTests.Chown(folder, 54321);
+            var settings = Settings();
+            settings["Spool:Path"] = folder;
+
+            var (exitCode, output) = await RunUntilExitAsync(settings);
+
+            Assert.Equal(1, exitCode);
+            Assert.Contains("configuration is invalid", output, StringComparison.Ordinal);
+            Assert.Contains($"Spool:Path ({folder}) cannot be used: it is owned by another user (uid 54321", output, StringComparison.Ordinal);
+            Assert.DoesNotContain("   at ", output, StringComparison.Ordinal);
+            Assert.Equal((UnixFileMode)0b111_111_111, File.GetUnixFileMode(folder)); // not taken over, not written to
+            Assert.Empty(Directory.EnumerateFileSystemEntries(folder));
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
     [Fact]
     public async Task Without_any_persona_the_app_asks_for_a_default_one()
     {

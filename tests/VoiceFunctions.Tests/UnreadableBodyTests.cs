@@ -41,7 +41,7 @@ public sealed class UnreadableBodyTests
         };
         var logs = new RecordingLogger();
         // The call handler is never reached when the body cannot be read: none is needed here.
-        var function = new EventsFunction(null!, Options.Create(new WebhookOptions()), new TranscriptFingerprint(Options.Create(new TelemetryOptions())), logs);
+        var function = new EventsFunction(null!, Options.Create(new WebhookOptions()), new TranscriptFingerprint(Options.Create(new TelemetryOptions())), TimeProvider.System, logs);
         var http = new DefaultHttpContext();
         http.Request.Method = "POST";
         http.Request.ContentType = "application/json";

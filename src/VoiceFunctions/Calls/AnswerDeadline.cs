@@ -4,6 +4,8 @@ namespace VoiceFunctions.Calls;
 /// The answer's deadline: <see cref="CallOptions.ResponseBudget"/> from the event's arrival, whatever storage or the
 /// chat model do (sipgate hangs up after about a second). Started when the event arrives; the answer either comes in
 /// time (<see cref="MetByAsync"/>) or is given from memory at the deadline while the recording goes on.
+/// The clock starts at the request's arrival in the worker (the function's entry, before the body is read), not when
+/// the handler starts: reading, parsing and queueing for the call count against sipgate's second too (issue 23, item 7).
 /// </summary>
 public sealed class AnswerDeadline : IDisposable
 {
@@ -12,17 +14,21 @@ public sealed class AnswerDeadline : IDisposable
     private readonly TimeProvider _time;
     private readonly Task _expired;
 
-    public AnswerDeadline(TimeSpan budget, TimeProvider time)
+    /// <param name="budget">The whole budget, from arrival.</param>
+    /// <param name="time">The clock.</param>
+    /// <param name="arrivedAt">When the request arrived (<see cref="TimeProvider.GetTimestamp"/> of <paramref name="time"/>); null: now.</param>
+    public AnswerDeadline(TimeSpan budget, TimeProvider time, long? arrivedAt = null)
     {
         ArgumentNullException.ThrowIfNull(time);
-        _budget = budget;
+        var spent = arrivedAt is { } arrived ? time.GetElapsedTime(arrived) : TimeSpan.Zero;
+        _budget = budget - spent < TimeSpan.Zero ? TimeSpan.Zero : budget - spent;
         _time = time;
-        _expired = Task.Delay(budget, time, _timer.Token);
+        _expired = Task.Delay(_budget, time, _timer.Token);
     }
 
     /// <summary>
     /// The filler has been spoken and the model may be about to answer: up to half the budget for it, so its reply
-    /// goes out with this event instead of at a later quiet moment.
+    /// goes out with this event instead of at a later quiet moment (half of what is left of it).
     /// </summary>
     public Task GraceForReplyAsync(Task thinking) => Task.WhenAny(thinking, Task.Delay(_budget / 2, _time));
 

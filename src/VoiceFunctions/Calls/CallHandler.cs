@@ -36,7 +36,8 @@ public sealed partial class CallHandler(
 
     /// <param name="evt">The parsed event.</param>
     /// <param name="fingerprint">A hash of the raw body, to recognise a repeated delivery; null disables that check.</param>
-    public async Task<IReadOnlyList<AiFlowAction>> HandleAsync(AiFlowEvent evt, string? fingerprint = null)
+    /// <param name="arrivedAt">When the request arrived (the TimeProvider's timestamp): the budget counts from there. Null: now.</param>
+    public async Task<IReadOnlyList<AiFlowAction>> HandleAsync(AiFlowEvent evt, string? fingerprint = null, long? arrivedAt = null)
     {
         ArgumentNullException.ThrowIfNull(evt);
         if (evt is UnknownEvent)
@@ -48,7 +49,7 @@ public sealed partial class CallHandler(
         var sessionId = SessionIds.Canonical(evt.Session.Id);
         var slot = sessions.Get(sessionId);
         var ticket = journal.Open(sessionId, evt, time.GetUtcNow());
-        using var deadline = new AnswerDeadline(_options.ResponseBudget, time);
+        using var deadline = new AnswerDeadline(_options.ResponseBudget, time, arrivedAt);
         if (evt is AssistantSpeechEndedEvent or UserInputTimeoutEvent && slot.Reply is { IsCompleted: false } thinking)
         {
             // The filler has been spoken: a reply nearly done goes out now (as this event's pending actions).

@@ -19,6 +19,7 @@ public static class CallRegistration
             .ValidateOnStart();
         services.AddOptions<SpoolOptions>().BindChecked(configuration, SpoolOptions.Section);
         services.AddSingleton<IValidateOptions<SpoolOptions>, SpoolValidation>();
+        services.PostConfigure<SpoolOptions>(spool => spool.Path ??= SpoolOptions.DefaultFolder());
         services.AddOptions<RetentionOptions>().BindChecked(configuration, RetentionOptions.Section)
             .Validate(o => o.Days is >= 1 and <= RetentionOptions.MaxDays, $"Retention:Days must be between 1 and {RetentionOptions.MaxDays}.")
             .Validate(o => o.BatchSize is >= 1 and <= 10_000, "Retention:BatchSize must be between 1 and 10000.")

@@ -9,7 +9,7 @@ using VoiceFunctions.Telemetry;
 namespace VoiceFunctions.Functions;
 
 /// <summary><c>POST api/events</c> (function key): one AI Flow event in, the actions to execute out (or 204).</summary>
-public sealed partial class EventsFunction(CallHandler calls, IOptions<WebhookOptions> options, TranscriptFingerprint fingerprints, ILogger<EventsFunction> logger)
+public sealed partial class EventsFunction(CallHandler calls, IOptions<WebhookOptions> options, TranscriptFingerprint fingerprints, TimeProvider time, ILogger<EventsFunction> logger)
 {
     public const string Name = "events";
 
@@ -21,6 +21,7 @@ public sealed partial class EventsFunction(CallHandler calls, IOptions<WebhookOp
         CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(request);
+        var arrivedAt = time.GetTimestamp(); // the answer budget counts from here: reading the body is part of sipgate's second
         var body = await JsonBody.ReadAsync(request, options.Value.MaxBodyBytes, cancellationToken).ConfigureAwait(false);
         if (body.Problem is { } refused)
         {
@@ -55,7 +56,7 @@ public sealed partial class EventsFunction(CallHandler calls, IOptions<WebhookOp
 
         // The body's hash tells a repeated delivery from a caller repeating themselves (see docs/reliability.md).
         var fingerprint = Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(body.Bytes.Span));
-        var actions = await calls.HandleAsync(evt, fingerprint).ConfigureAwait(false);
+        var actions = await calls.HandleAsync(evt, fingerprint, arrivedAt).ConfigureAwait(false);
         if (actions.Count == 0)
         {
             return TypedResults.NoContent();

@@ -54,7 +54,7 @@ public sealed partial class SessionSpool
     {
         try
         {
-            var target = Path.Combine(_root, QuarantineFolder);
+            var target = Path.Combine(_shared, QuarantineFolder);
             CreateOwnerOnly(target);
             var name = $"{NewId()}-{Path.GetFileName(Path.GetDirectoryName(file))}-{Path.GetFileName(file)}";
             File.Move(file, Path.Combine(target, name));
@@ -67,7 +67,7 @@ public sealed partial class SessionSpool
         }
     }
 
-    private void WriteDurably(string path, Action<Stream> write)
+    private void WriteDurably(string path, Action<Stream> write, bool flushToDisk = true)
     {
         var temp = path + "." + NewId() + ".tmp";
         var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write, Share = FileShare.None };
@@ -81,7 +81,7 @@ public sealed partial class SessionSpool
             using (var file = new FileStream(temp, options))
             {
                 write(file);
-                file.Flush(flushToDisk: true);
+                file.Flush(flushToDisk);
             }
 
             File.Move(temp, path, overwrite: true);

@@ -7,11 +7,13 @@ using VoiceFunctions.AiFlow;
 namespace VoiceFunctions.Sessions;
 
 /// <summary>
-/// A durable local spool: one file per step under <c>{Path}/{sessionId}/</c>, written to a temporary name,
+/// A durable local spool: one file per step under <c>{Path}/_process-{random}/{sessionId}/</c> (one folder per
+/// process: <c>SessionSpool.Processes.cs</c>), written to a temporary name,
 /// flushed to disk and renamed, so a crash leaves either the whole step or nothing. File names sort in
-/// spool order. Survives process restarts; lost only with the instance's disk. Beside the session folders:
-/// <c>_answered/</c> (events answered before their step was durable), <c>_erased/</c> (erasures still to be
-/// done in storage) and <c>_quarantine/</c> (files that failed validation: kept for inspection, never replayed).
+/// spool order. Survives process restarts (the next process adopts the folder); lost only with the instance's disk.
+/// Beside the session folders: <c>_answered/</c> (events answered before their step was durable); shared by all
+/// processes under <c>{Path}</c>: <c>_erased/</c> (erasures still to be done in storage) and <c>_quarantine/</c>
+/// (files that failed validation: kept for inspection, never replayed).
 /// Everything is created owner-only: the files hold transcripts.
 /// </summary>
 public sealed partial class SessionSpool
@@ -25,7 +27,12 @@ public sealed partial class SessionSpool
     private const UnixFileMode OwnerOnlyFolder = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute;
     private const UnixFileMode OwnerOnlyFile = UnixFileMode.UserRead | UnixFileMode.UserWrite;
 
+    /// <summary>This process's folder: its steps and answered events.</summary>
     private readonly string _root;
+
+    /// <summary>The configured folder: every process's folder, tombstones, quarantine.</summary>
+    private readonly string _shared;
+    private readonly FileStream _lock;
     private readonly ILogger<SessionSpool> _logger;
     private readonly ConcurrentDictionary<string, byte> _erased = new(StringComparer.Ordinal);
     private long _counter;
@@ -33,10 +40,12 @@ public sealed partial class SessionSpool
     public SessionSpool(IOptions<SpoolOptions> options, ILogger<SessionSpool> logger)
     {
         ArgumentNullException.ThrowIfNull(options);
-        _root = options.Value.Path;
+        _shared = options.Value.Path;
         _logger = logger;
-        CreateOwnerOnly(_root);
-        foreach (var name in Directory.Exists(Path.Combine(_root, ErasedFolder)) ? Directory.EnumerateFiles(Path.Combine(_root, ErasedFolder)) : [])
+        CreateOwnerOnly(_shared);
+        (_root, _lock) = ClaimProcessFolder(_shared);
+        AdoptLeftBehind();
+        foreach (var name in Directory.Exists(Path.Combine(_shared, ErasedFolder)) ? Directory.EnumerateFiles(Path.Combine(_shared, ErasedFolder)) : [])
         {
             if (Path.GetFileName(name) is var id && IsSessionId(id))
             {
@@ -145,16 +154,19 @@ public sealed partial class SessionSpool
     /// <summary>Erasure: every spooled step of a session, unreplayed, and its answered events.</summary>
     public void Erase(string sessionId)
     {
-        var folder = Path.Combine(_root, sessionId);
-        if (Directory.Exists(folder))
+        // Every process's folder: what another worker spooled of the call goes too.
+        foreach (var process in Directory.EnumerateDirectories(_shared, ProcessPrefix + "*").Prepend(_root).Distinct(StringComparer.Ordinal))
         {
-            Directory.Delete(folder, recursive: true);
-        }
-
-        var answered = Path.Combine(_root, AnsweredFolder, sessionId);
-        if (Directory.Exists(answered))
-        {
-            Directory.Delete(answered, recursive: true);
+            foreach (var folder in new[] { Path.Combine(process, sessionId), Path.Combine(process, AnsweredFolder, sessionId) })
+            {
+                try
+                {
+                    Directory.Delete(folder, recursive: true);
+                }
+                catch (DirectoryNotFoundException)
+                {
+                }
+            }
         }
     }
 
@@ -166,7 +178,10 @@ public sealed partial class SessionSpool
         CreateOwnerOnly(Path.Combine(_root, AnsweredFolder));
         CreateOwnerOnly(folder);
         var file = Path.Combine(folder, NewId() + ".json");
-        WriteDurably(file, stream => JsonSerializer.Serialize(stream, answered, SpoolJsonContext.Default.AnsweredEvent));
+        // On the answer path (at the budget): written and renamed, not fsynced. It guards against the process being
+        // killed after the answer, and a killed process's writes are in the page cache already; fsync waited on the
+        // disk (tens of ms under load) before the answer could go out (issue 23, item 7).
+        WriteDurably(file, stream => JsonSerializer.Serialize(stream, answered, SpoolJsonContext.Default.AnsweredEvent), flushToDisk: false);
         return file;
     }
 
@@ -215,14 +230,14 @@ public sealed partial class SessionSpool
     /// <summary>An erasure accepted while storage was away: kept until storage has done it.</summary>
     public void AddTombstone(string sessionId)
     {
-        CreateOwnerOnly(Path.Combine(_root, ErasedFolder));
-        WriteDurably(Path.Combine(_root, ErasedFolder, sessionId), _ => { });
+        CreateOwnerOnly(Path.Combine(_shared, ErasedFolder));
+        WriteDurably(Path.Combine(_shared, ErasedFolder, sessionId), _ => { });
         _erased[sessionId] = 0;
     }
 
     public void RemoveTombstone(string sessionId)
     {
-        File.Delete(Path.Combine(_root, ErasedFolder, sessionId));
+        File.Delete(Path.Combine(_shared, ErasedFolder, sessionId));
         _erased.TryRemove(sessionId, out _);
     }
 

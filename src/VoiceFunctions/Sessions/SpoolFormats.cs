@@ -8,8 +8,37 @@ public sealed class SpoolOptions
 {
     public const string Section = "Spool";
 
-    /// <summary>A folder on the instance's local disk; created if missing (owner-only). Default: the temp folder.</summary>
-    public string Path { get; set; } = System.IO.Path.Combine(System.IO.Path.GetTempPath(), "voicefunctions-spool");
+    /// <summary>
+    /// A folder on the instance's local disk, owned by the process user; created if missing (owner-only). Default
+    /// (unset): <see cref="DefaultFolder"/>.
+    /// </summary>
+    public string Path { get; set; } = null!;
+
+    /// <summary>
+    /// A folder in the temp folder no other local user can predict or pre-create: <c>voicefunctions-spool-{random}</c>,
+    /// found again after a restart as the (first) such folder owned by the process user; created when there is none.
+    /// </summary>
+    public static string DefaultFolder()
+    {
+        var temp = System.IO.Path.GetTempPath();
+        if (OperatingSystem.IsWindows())
+        {
+            return System.IO.Path.Combine(temp, "voicefunctions-spool"); // The temp folder is per user there.
+        }
+
+        var ours = Directory.EnumerateDirectories(temp, "voicefunctions-spool-*")
+            .Where(folder => FolderOwner.Problem(folder) is null)
+            .Order(StringComparer.Ordinal)
+            .FirstOrDefault();
+        if (ours is not null)
+        {
+            return ours;
+        }
+
+        var created = System.IO.Path.Combine(temp, "voicefunctions-spool-" + Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(16)));
+        Directory.CreateDirectory(created, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        return created;
+    }
 
     /// <summary>How often the replayer tries to move spooled steps into Table Storage.</summary>
     public TimeSpan ReplayInterval { get; set; } = TimeSpan.FromSeconds(1);

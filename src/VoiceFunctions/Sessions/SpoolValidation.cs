@@ -63,6 +63,12 @@ public sealed class SpoolValidation : IValidateOptions<SpoolOptions>
             return $"Spool:Path ({full}) is a file; it must name a folder.";
         }
 
+        // Checked before anything is tightened or written: as root, chmod would succeed on anyone's folder.
+        if (!OperatingSystem.IsWindows() && Directory.Exists(full) && FolderOwner.Problem(full) is { } owner)
+        {
+            return $"Spool:Path ({full}) cannot be used: {owner}. The spool keeps transcripts; use a folder the process user created.";
+        }
+
         var probe = Path.Combine(full, $".probe-{Guid.NewGuid():N}");
         try
         {

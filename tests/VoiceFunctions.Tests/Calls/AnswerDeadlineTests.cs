@@ -29,4 +29,19 @@ public sealed class AnswerDeadlineTests
         Assert.False(never.Task.IsCompleted);
         await deadline.GraceForReplyAsync(Task.CompletedTask);
     }
+
+    /// <summary>Issue 23, item 7: the budget counts from the request's arrival, not from when the handler starts.</summary>
+    [Fact]
+    public async Task The_budget_counts_from_the_requests_arrival()
+    {
+        var time = TimeProvider.System;
+        var arrived = time.GetTimestamp() - (31 * time.TimestampFrequency); // 31 s ago: a 30 s budget is spent
+        using var deadline = new AnswerDeadline(TimeSpan.FromSeconds(30), time, arrived);
+        var never = new TaskCompletionSource();
+
+        var missed = deadline.MetByAsync(never.Task);
+
+        Assert.Same(missed, await Task.WhenAny(missed, Task.Delay(TimeSpan.FromSeconds(10)))); // at once, not after 30 s
+        Assert.False(await missed);
+    }
 }

@@ -19,6 +19,7 @@ public sealed class AnsweredJournalTests : IDisposable
         var turn = CallParts.Speak(id, "answered, then killed");
         var ticket = _parts.Journal.Open(id, turn, DateTimeOffset.UtcNow);
         Assert.True(ticket.Keep()); // answered at the budget; the process dies before the step is durable
+        _parts.Spool.Dispose(); // the kernel drops a dead process's lock on its spool folder; its files stay
 
         using var next = new CallParts(spoolFolder: _parts.SpoolFolder); // the next start, on the same disk
         await next.Journal.RecoverAsync();
@@ -41,6 +42,7 @@ public sealed class AnsweredJournalTests : IDisposable
         var ticket = _parts.Journal.Open(id, turn, DateTimeOffset.UtcNow);
         Assert.True(ticket.Keep());
         _parts.Spool.Append(_parts.Spooled(null, id, "spooled just in time", eventId: ticket.EventId)); // the process died before Release
+        _parts.Spool.Dispose();
 
         using var next = new CallParts(spoolFolder: _parts.SpoolFolder);
         await next.Journal.RecoverAsync();

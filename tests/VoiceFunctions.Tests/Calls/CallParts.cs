@@ -122,6 +122,7 @@ public sealed class CallParts : IDisposable
 
     public void Dispose()
     {
+        Spool.Dispose();
         if (File.Exists(SpoolFolder))
         {
             File.Delete(SpoolFolder);
