@@ -142,7 +142,7 @@ public sealed partial class SessionSpool
         TryRemoveFolder(Path.Combine(_root, step.SessionId));
     }
 
-    /// <summary>Erasure: every spooled step of a session, unreplayed, and its answered events.</summary>
+    /// <summary>Erasure: every spooled step of a session, unreplayed, its answered events and its quarantined files.</summary>
     public void Erase(string sessionId)
     {
         var folder = Path.Combine(_root, sessionId);
@@ -155,6 +155,16 @@ public sealed partial class SessionSpool
         if (Directory.Exists(answered))
         {
             Directory.Delete(answered, recursive: true);
+        }
+
+        // Quarantined files of the call (named "{id}-{session}-{file}", see Quarantine) hold its transcript too.
+        var quarantine = Path.Combine(_root, QuarantineFolder);
+        if (Directory.Exists(quarantine))
+        {
+            foreach (var file in Directory.EnumerateFiles(quarantine, $"*-{sessionId}-*"))
+            {
+                File.Delete(file);
+            }
         }
     }
 

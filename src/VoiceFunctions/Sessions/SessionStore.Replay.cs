@@ -20,6 +20,11 @@ public sealed partial class SessionStore
     {
         ArgumentNullException.ThrowIfNull(step);
         var stored = await LoadCoreAsync(step.SessionId, cancellationToken).ConfigureAwait(false);
+        if (stored?.Erased == true)
+        {
+            return false; // the call was erased (on any instance): nothing of it is written again
+        }
+
         if (stored?.SpoolMark is { } mark && string.CompareOrdinal(mark, step.Id) >= 0)
         {
             return false;
