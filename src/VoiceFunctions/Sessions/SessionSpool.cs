@@ -35,7 +35,20 @@ public sealed partial class SessionSpool
         ArgumentNullException.ThrowIfNull(options);
         _root = options.Value.Path;
         _logger = logger;
-        CreateOwnerOnly(_root);
+        try
+        {
+            CreateOwnerOnly(_root);
+            using (new FileStream(Path.Combine(_root, $".probe-{Guid.NewGuid():N}"), FileMode.CreateNew, FileAccess.Write, FileShare.None, 1, FileOptions.DeleteOnClose))
+            {
+            }
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            // Not a start-up error (SpoolValidation): storage may work. Steps of an outage wait in memory meanwhile, as
+            // when the disk fails while running; the spool is used again once the folder can be written.
+            LogNotWritable(_logger, _root, ex.GetType().Name);
+        }
+
         foreach (var name in Directory.Exists(Path.Combine(_root, ErasedFolder)) ? Directory.EnumerateFiles(Path.Combine(_root, ErasedFolder)) : [])
         {
             if (Path.GetFileName(name) is var id && IsSessionId(id))
@@ -240,4 +253,7 @@ public sealed partial class SessionSpool
     public bool IsErased(string sessionId) => _erased.ContainsKey(sessionId);
 
     public IReadOnlyList<string> Tombstones() => [.. _erased.Keys.Order(StringComparer.Ordinal)];
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Spool:Path ({Path}) cannot be written ({Error}): the webhook runs, but steps of a storage outage are held in memory only until it can")]
+    private static partial void LogNotWritable(ILogger logger, string path, string error);
 }
