@@ -211,6 +211,66 @@ public sealed class StartupTests(Azurite azurite)
         }
     }
 
+    /// <summary>
+    /// Issue 23, item 9: a spool folder that exists but cannot be written (a read-only disk) does not stop the webhook
+    /// while storage works: it starts, says so in an error line naming the setting, and stores calls as usual.
+    /// </summary>
+    [Fact]
+    [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
+    public async Task A_spool_folder_that_cannot_be_written_at_start_does_not_stop_the_webhook()
+    {
+        var spool = Path.Combine(Path.GetTempPath(), "readonly-spool-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(spool);
+        File.SetUnixFileMode(spool, UnixFileMode.UserRead | UnixFileMode.UserExecute);
+        var immutable = Environment.UserName == "root" && RunChattr("+i", spool); // root writes past file modes: as a read-only mount does
+        try
+        {
+            try
+            {
+                File.WriteAllText(Path.Combine(spool, "probe"), "x");
+                Assert.Skip("This machine cannot make a folder unwritable for the test's user.");
+            }
+            catch (UnauthorizedAccessException)
+            {
+            }
+
+            var settings = new Dictionary<string, string?> { ["Spool:Path"] = spool };
+            await using var app = new WebhookApp(azurite, settings);
+            using var calls = app.Calls();
+            var id = CallClient.NewSessionId();
+            await calls.StartAsync(id);
+            await calls.SayAsync(id, "stored although the spool disk is read-only");
+
+            var session = await calls.GetSessionAsync(id);
+            Assert.Equal(1, session.GetProperty("turn_count").GetInt32());
+            Assert.Contains($"Spool:Path ({spool}) cannot be written", app.Output, StringComparison.Ordinal);
+        }
+        finally
+        {
+            if (immutable)
+            {
+                RunChattr("-i", spool);
+            }
+
+            File.SetUnixFileMode(spool, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+            Directory.Delete(spool, recursive: true);
+        }
+    }
+
+    private static bool RunChattr(string flag, string path)
+    {
+        try
+        {
+            using var chattr = System.Diagnostics.Process.Start("chattr", [flag, path]);
+            chattr.WaitForExit();
+            return chattr.ExitCode == 0;
+        }
+        catch (System.ComponentModel.Win32Exception)
+        {
+            return false; // no chattr here
+        }
+    }
+
     [Fact]
     public async Task Without_any_persona_the_app_asks_for_a_default_one()
     {

@@ -5,7 +5,8 @@ namespace VoiceFunctions.Calls;
 
 /// <summary>
 /// Erasing a call: its rows in storage, its waiting steps (<see cref="OutageBuffer"/>), its answered events and its
-/// cached state. While storage is away the erasure is kept as a tombstone on disk — the call reads as gone and nothing
+/// cached state. In storage the session row is replaced by an erasure marker that every instance's commits and replays
+/// honour (<see cref="SessionTable.ErasedProperty"/>), kept for the retention period. While storage is away the erasure is kept as a tombstone on disk — the call reads as gone and nothing
 /// of it is recorded or replayed — and completed by the replay (<see cref="CompleteKeptAsync"/>).
 /// </summary>
 public sealed partial class CallErasure(
@@ -30,7 +31,15 @@ public sealed partial class CallErasure(
     /// Idempotent.
     /// </summary>
     /// <exception cref="Exception">A storage failure when the erasure could not be kept either (the disk fails too).</exception>
-    public async Task<bool> EraseAsync(string sessionId, CancellationToken cancellationToken)
+    public Task<bool> EraseAsync(string sessionId, CancellationToken cancellationToken) => EraseAsync(sessionId, keepMarker: true, cancellationToken);
+
+    /// <summary>
+    /// Retention: as <see cref="EraseAsync(string, CancellationToken)"/>, but the call's erasure marker goes too (the
+    /// call, or its erasure, is older than the retention period: nothing of it is kept).
+    /// </summary>
+    public Task<bool> PurgeAsync(string sessionId, CancellationToken cancellationToken) => EraseAsync(sessionId, keepMarker: false, cancellationToken);
+
+    private async Task<bool> EraseAsync(string sessionId, bool keepMarker, CancellationToken cancellationToken)
     {
         var slot = cache.Get(sessionId);
         await slot.Lock.WaitAsync(cancellationToken).ConfigureAwait(false);
@@ -64,7 +73,7 @@ public sealed partial class CallErasure(
             {
                 using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
                 timeout.CancelAfter(options.Value.StorageOperationTimeout * 3);
-                await store.DeleteAsync(sessionId, timeout.Token).ConfigureAwait(false);
+                await store.DeleteAsync(sessionId, time.GetUtcNow(), keepMarker, timeout.Token).ConfigureAwait(false);
             }
             catch (Exception ex) when (kept && StorageFailures.IsStorageFailure(ex))
             {
@@ -96,7 +105,7 @@ public sealed partial class CallErasure(
             {
                 buffer.Drop(sessionId);
                 using var timeout = new CancellationTokenSource(CompletionTimeout, time);
-                await store.DeleteAsync(sessionId, timeout.Token).ConfigureAwait(false);
+                await store.DeleteAsync(sessionId, time.GetUtcNow(), keepMarker: true, timeout.Token).ConfigureAwait(false);
                 spool.RemoveTombstone(sessionId);
                 LogErasureCompleted(logger, sessionId);
             }

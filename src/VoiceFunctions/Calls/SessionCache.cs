@@ -63,6 +63,9 @@ public sealed class SessionSlot
     /// <summary>Steps of this session wait in the <see cref="OutageBuffer"/>: new ones must queue behind them.</summary>
     public bool Spooling { get; set; }
 
+    /// <summary>Storage holds the call's erasure marker (erased on some instance): nothing of it is recorded.</summary>
+    public bool Erased { get; set; }
+
     public long LastUsed { get; set; }
     public string? LastFingerprint { get; set; }
     public long LastAt { get; set; }

@@ -63,9 +63,10 @@ public sealed partial class StepRecorder(
                 return step;
             }
 
-            if (erasure.IsPending(sessionId))
+            if (slot.Erased || erasure.IsPending(sessionId))
             {
-                // An erasure of this call was accepted and waits for storage: nothing of the call is recorded meanwhile.
+                // The call was erased (its marker is stored, by any instance), or an erasure here waits for storage:
+                // nothing of the call is recorded.
                 LogErasedNotRecorded(logger, sessionId, evt.LoggedType);
                 ticket?.Release();
                 return step;
@@ -244,7 +245,8 @@ public sealed partial class StepRecorder(
         {
             using var timeout = new CancellationTokenSource(_options.StorageOperationTimeout, time);
             var stored = await store.LoadAsync(sessionId, timeout.Token).ConfigureAwait(false);
-            slot.Set(stored?.State, stored?.ETag, baseKnown: true, loaded: true);
+            slot.Erased = stored?.Erased == true;
+            slot.Set(slot.Erased ? null : stored?.State, stored?.ETag, baseKnown: true, loaded: true);
             return true;
         }
         catch (Exception ex) when (StorageFailures.IsStorageFailure(ex))

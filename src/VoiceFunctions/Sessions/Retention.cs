@@ -24,10 +24,12 @@ public sealed partial class RetentionPurge(SessionStore store, CallErasure erasu
     public async Task<RetentionResult> RunAsync(CancellationToken cancellationToken)
     {
         var cutoff = time.GetUtcNow().AddDays(-options.Value.Days);
-        var ids = await store.SessionsStartedBeforeAsync(cutoff, options.Value.BatchSize, cancellationToken).ConfigureAwait(false);
+        // Every row of an expired call, orphans included (trace rows without a session row), and erasure markers once
+        // the retention period has passed since the erasure: nothing of these calls is kept, the marker neither.
+        var ids = await store.CallsOlderThanAsync(cutoff, options.Value.BatchSize, cancellationToken).ConfigureAwait(false);
         foreach (var id in ids)
         {
-            await erasure.EraseAsync(id, cancellationToken).ConfigureAwait(false);
+            await erasure.PurgeAsync(id, cancellationToken).ConfigureAwait(false);
         }
 
         var result = new RetentionResult(ids.Count, cutoff, ids.Count == options.Value.BatchSize);
@@ -35,7 +37,7 @@ public sealed partial class RetentionPurge(SessionStore store, CallErasure erasu
         return result;
     }
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "Retention: purged {Count} sessions older than {Days} days (more left: {MoreLeft})")]
+    [LoggerMessage(Level = LogLevel.Information, Message = "Retention: purged {Count} sessions with rows older than {Days} days (more left: {MoreLeft})")]
     private static partial void LogPurged(ILogger logger, int count, int days, bool moreLeft);
 }
 

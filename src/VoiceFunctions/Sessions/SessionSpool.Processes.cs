@@ -138,7 +138,7 @@ public sealed partial class SessionSpool : IDisposable
     /// <summary>Releases this process's lock; the folder goes if nothing waits in it, else the next process adopts it.</summary>
     public void Dispose()
     {
-        _lock.Dispose();
+        _lock?.Dispose();
         TryDelete(Path.Combine(_root, LockFile));
         TryDeleteTree(_root);
     }

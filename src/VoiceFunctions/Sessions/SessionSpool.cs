@@ -32,7 +32,7 @@ public sealed partial class SessionSpool
 
     /// <summary>The configured folder: every process's folder, tombstones, quarantine.</summary>
     private readonly string _shared;
-    private readonly FileStream _lock;
+    private readonly FileStream? _lock;
     private readonly ILogger<SessionSpool> _logger;
     private readonly ConcurrentDictionary<string, byte> _erased = new(StringComparer.Ordinal);
     private long _counter;
@@ -42,9 +42,22 @@ public sealed partial class SessionSpool
         ArgumentNullException.ThrowIfNull(options);
         _shared = options.Value.Path;
         _logger = logger;
-        CreateOwnerOnly(_shared);
-        (_root, _lock) = ClaimProcessFolder(_shared);
-        AdoptLeftBehind();
+        try
+        {
+            CreateOwnerOnly(_shared);
+            (_root, _lock) = ClaimProcessFolder(_shared);
+            AdoptLeftBehind();
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            // Not a start-up error (SpoolValidation): storage may work. Steps of an outage wait in memory meanwhile, as
+            // when the disk fails while running; the spool is used again once the folder can be written (unlocked:
+            // a process starting meanwhile may adopt what this one writes there, which stays replayed exactly once).
+            _root = Path.Combine(_shared, ProcessPrefix + Guid.NewGuid().ToString("N"));
+            _lock = null;
+            LogNotWritable(_logger, _shared, ex.GetType().Name);
+        }
+
         foreach (var name in Directory.Exists(Path.Combine(_shared, ErasedFolder)) ? Directory.EnumerateFiles(Path.Combine(_shared, ErasedFolder)) : [])
         {
             if (Path.GetFileName(name) is var id && IsSessionId(id))
@@ -151,7 +164,7 @@ public sealed partial class SessionSpool
         TryRemoveFolder(Path.Combine(_root, step.SessionId));
     }
 
-    /// <summary>Erasure: every spooled step of a session, unreplayed, and its answered events.</summary>
+    /// <summary>Erasure: every spooled step of a session, unreplayed, its answered events and its quarantined files.</summary>
     public void Erase(string sessionId)
     {
         // Every process's folder: what another worker spooled of the call goes too.
@@ -166,6 +179,16 @@ public sealed partial class SessionSpool
                 catch (DirectoryNotFoundException)
                 {
                 }
+            }
+        }
+
+        // Quarantined files of the call (named "{id}-{session}-{file}", see Quarantine) hold its transcript too.
+        var quarantine = Path.Combine(_shared, QuarantineFolder);
+        if (Directory.Exists(quarantine))
+        {
+            foreach (var file in Directory.EnumerateFiles(quarantine, $"*-{sessionId}-*"))
+            {
+                File.Delete(file);
             }
         }
     }
@@ -245,4 +268,7 @@ public sealed partial class SessionSpool
     public bool IsErased(string sessionId) => _erased.ContainsKey(sessionId);
 
     public IReadOnlyList<string> Tombstones() => [.. _erased.Keys.Order(StringComparer.Ordinal)];
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Spool:Path ({Path}) cannot be written ({Error}): the webhook runs, but steps of a storage outage are held in memory only until it can")]
+    private static partial void LogNotWritable(ILogger logger, string path, string error);
 }

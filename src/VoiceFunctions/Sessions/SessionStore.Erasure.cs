@@ -6,14 +6,26 @@ namespace VoiceFunctions.Sessions;
 /// <summary>Erasure and retention: whole calls deleted, old calls found.</summary>
 public sealed partial class SessionStore
 {
-    /// <summary>Erasure: every row of the session, in transactions of at most 100. Idempotent.</summary>
-    public Task<int> DeleteAsync(string sessionId, CancellationToken cancellationToken) =>
-        WithTableAsync(() => DeleteCoreAsync(sessionId, cancellationToken), cancellationToken);
+    /// <summary>
+    /// Erasure: the session row is replaced by the erasure marker first (<see cref="SessionTable.ErasedProperty"/>), then
+    /// every other row is deleted, in transactions of at most 100. From the marker on no commit of any instance lands (each
+    /// one touches the session row conditionally), so what the deletion finds is all there is. With
+    /// <paramref name="keepMarker"/> false (retention) the marker goes too. Idempotent.
+    /// </summary>
+    public Task<int> DeleteAsync(string sessionId, DateTimeOffset at, bool keepMarker, CancellationToken cancellationToken) =>
+        WithTableAsync(() => DeleteCoreAsync(sessionId, at, keepMarker, cancellationToken), cancellationToken);
 
-    private async Task<int> DeleteCoreAsync(string sessionId, CancellationToken cancellationToken)
+    private async Task<int> DeleteCoreAsync(string sessionId, DateTimeOffset at, bool keepMarker, CancellationToken cancellationToken)
     {
+        if (keepMarker)
+        {
+            await table.UpsertEntityAsync(SessionTable.ErasureMarker(sessionId, at), TableUpdateMode.Replace, cancellationToken).ConfigureAwait(false);
+        }
+
         var deleted = 0;
-        var filter = TableClient.CreateQueryFilter($"PartitionKey eq {sessionId}");
+        var filter = keepMarker
+            ? TableClient.CreateQueryFilter($"PartitionKey eq {sessionId} and RowKey ne {SessionTable.SessionRowKey}")
+            : TableClient.CreateQueryFilter($"PartitionKey eq {sessionId}");
         var batch = new List<TableTransactionAction>(100);
         await foreach (var entity in table.QueryAsync<TableEntity>(filter, select: ["PartitionKey", "RowKey"], cancellationToken: cancellationToken).ConfigureAwait(false))
         {
@@ -53,22 +65,27 @@ public sealed partial class SessionStore
     }
 
     /// <summary>
-    /// The ids of sessions that started before <paramref name="cutoff"/>, at most <paramref name="max"/>.
-    /// A scan over session rows (RowKey 'session'): Table Storage has no secondary index.
+    /// The ids of calls with a row older than <paramref name="cutoff"/>, at most <paramref name="max"/>: a session row
+    /// (or erasure marker) that started before it, and any trace or mode row written before it — so rows without a session
+    /// row (orphans) are found too. A scan of the table: Table Storage has no secondary index.
     /// </summary>
-    public Task<IReadOnlyList<string>> SessionsStartedBeforeAsync(DateTimeOffset cutoff, int max, CancellationToken cancellationToken) =>
-        WithTableAsync(() => SessionsStartedBeforeCoreAsync(cutoff, max, cancellationToken), cancellationToken);
+    public Task<IReadOnlyList<string>> CallsOlderThanAsync(DateTimeOffset cutoff, int max, CancellationToken cancellationToken) =>
+        WithTableAsync(() => CallsOlderThanCoreAsync(cutoff, max, cancellationToken), cancellationToken);
 
-    private async Task<IReadOnlyList<string>> SessionsStartedBeforeCoreAsync(DateTimeOffset cutoff, int max, CancellationToken cancellationToken)
+    private async Task<IReadOnlyList<string>> CallsOlderThanCoreAsync(DateTimeOffset cutoff, int max, CancellationToken cancellationToken)
     {
         var ids = new List<string>();
-        var filter = TableClient.CreateQueryFilter($"RowKey eq {SessionTable.SessionRowKey} and StartedAt lt {cutoff}");
-        await foreach (var entity in table.QueryAsync<TableEntity>(filter, maxPerPage: Math.Min(max, 1000), select: ["PartitionKey"], cancellationToken: cancellationToken).ConfigureAwait(false))
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        var filter = TableClient.CreateQueryFilter($"(RowKey eq {SessionTable.SessionRowKey} and StartedAt lt {cutoff}) or At lt {cutoff}");
+        await foreach (var entity in table.QueryAsync<TableEntity>(filter, maxPerPage: 1000, select: ["PartitionKey"], cancellationToken: cancellationToken).ConfigureAwait(false))
         {
-            ids.Add(entity.PartitionKey);
-            if (ids.Count >= max)
+            if (seen.Add(entity.PartitionKey))
             {
-                break;
+                ids.Add(entity.PartitionKey);
+                if (ids.Count >= max)
+                {
+                    break;
+                }
             }
         }
 

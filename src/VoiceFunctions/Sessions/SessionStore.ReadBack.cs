@@ -21,6 +21,11 @@ public sealed partial class SessionStore
         var head = TableClient.CreateQueryFilter($"PartitionKey eq {sessionId} and RowKey ge {SessionTable.ModePrefix} and RowKey le {SessionTable.SessionRowKey}");
         await foreach (var entity in table.QueryAsync<TableEntity>(head, cancellationToken: cancellationToken).ConfigureAwait(false))
         {
+            if (SessionTable.IsErasureMarker(entity))
+            {
+                return null; // erased: reads as never stored
+            }
+
             if (entity.RowKey == SessionTable.SessionRowKey)
             {
                 state = SessionTable.ToSession(entity);
@@ -48,7 +53,8 @@ public sealed partial class SessionStore
 
     /// <summary>Whether the session row is stored (one point read of its key).</summary>
     public Task<bool> ExistsAsync(string sessionId, CancellationToken cancellationToken) =>
-        WithTableAsync(async () => (await table.GetEntityIfExistsAsync<TableEntity>(sessionId, SessionTable.SessionRowKey, ["PartitionKey"], cancellationToken).ConfigureAwait(false)).HasValue, cancellationToken);
+        WithTableAsync(async () => (await table.GetEntityIfExistsAsync<TableEntity>(sessionId, SessionTable.SessionRowKey, ["PartitionKey", "RowKey", SessionTable.ErasedProperty], cancellationToken).ConfigureAwait(false)) is { HasValue: true } row &&
+            !SessionTable.IsErasureMarker(row.Value!), cancellationToken);
 
     /// <summary>
     /// One page of the trace: the rows after <paramref name="afterSeq"/>, in order, at most <paramref name="limit"/>

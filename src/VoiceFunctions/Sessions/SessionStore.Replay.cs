@@ -47,6 +47,11 @@ public sealed partial class SessionStore
     private async Task<bool> TryApplySpooledAsync(SpooledStep step, CancellationToken cancellationToken)
     {
         var stored = await LoadCoreAsync(step.SessionId, cancellationToken).ConfigureAwait(false);
+        if (stored?.Erased == true)
+        {
+            return false; // the call was erased (on any instance): nothing of it is written again
+        }
+
         if (step.EventId is null && stored?.SpoolMark is { } mark && string.CompareOrdinal(mark, step.Id) >= 0)
         {
             // Only for a step without a writer id: the mark orders this spool's ids, not another instance's.

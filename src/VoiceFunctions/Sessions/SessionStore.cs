@@ -6,7 +6,8 @@ namespace VoiceFunctions.Sessions;
 
 /// <summary>The session row as stored, with the ETag a later replace must match.</summary>
 /// <param name="SpoolMark">The last spooled step applied to this row (replay idempotency).</param>
-public sealed record StoredSession(SessionState State, ETag ETag, string? SpoolMark = null);
+/// <param name="Erased">The row is an erasure marker (<see cref="SessionTable.ErasedProperty"/>): nothing of the call may be written.</param>
+public sealed record StoredSession(SessionState State, ETag ETag, string? SpoolMark = null, bool Erased = false);
 
 /// <summary>The head of a call read back: the session row (counters up to date) and its mode history in order.</summary>
 public sealed record SessionHead(SessionState State, IReadOnlyList<ModeChange> ModeHistory);
@@ -96,6 +97,11 @@ public sealed partial class SessionStore(TableClient table)
         if (sessionRow is null || counted is null)
         {
             return null;
+        }
+
+        if (SessionTable.IsErasureMarker(sessionRow))
+        {
+            return new StoredSession(counted.State, sessionRow.ETag, Erased: true);
         }
 
         if (continuation is not null)
@@ -194,14 +200,22 @@ public sealed partial class SessionStore(TableClient table)
         var next = step.Next ?? throw new ArgumentException("The step writes nothing.", nameof(step));
         if (OnlyCountersChange(step) && step.Trace.Count == 1 && !CrossesCheckpoint(step))
         {
-            // The hot path (a caller turn): one entity, one insert. A row with this sequence number written by
-            // another instance makes it fail with 409: reload and decide again.
+            // The hot path (a caller turn): the new row, and an empty merge of the session row under the ETag this step
+            // was decided on — one transaction, one round trip. The merge changes no value; it makes the step fail once
+            // the call was erased meanwhile (the erasure replaced the row: 412, or deleted it: 404), on any instance. A row
+            // with this sequence number written by another instance fails it with 409: reload and decide again.
+            var turn = new List<TableTransactionAction>(2)
+            {
+                new(TableTransactionActionType.UpdateMerge, new TableEntity(next.SessionId, SessionTable.SessionRowKey), etag ?? ETag.All),
+                new(TableTransactionActionType.Add, SessionTable.ToEntity(next.SessionId, step.Trace[0])),
+            };
+            TableLimits.CheckTransaction(turn);
             try
             {
-                await table.AddEntityAsync(SessionTable.ToEntity(next.SessionId, step.Trace[0]), cancellationToken).ConfigureAwait(false);
-                return etag;
+                var response = await table.SubmitTransactionAsync(turn, cancellationToken).ConfigureAwait(false);
+                return response.Value.Count > 0 && response.Value[0].Headers.ETag is { } turnTag ? turnTag : null;
             }
-            catch (RequestFailedException ex) when (ex.Status == 409)
+            catch (RequestFailedException ex) when (ex.Status is 409 or 412 || (ex.Status == 404 && !IsTableNotFound(ex)))
             {
                 throw new SessionConflictException(ex);
             }

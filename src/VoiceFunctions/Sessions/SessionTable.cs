@@ -21,6 +21,14 @@ public static class SessionTable
     /// <summary>On the session row: the id of the last spooled step applied to it (replay idempotency).</summary>
     public const string SpoolMarkProperty = "SpoolMark";
 
+    /// <summary>
+    /// On the session row: the call was erased. The erasure replaces the session row with this marker (no personal data:
+    /// the key and when) and deletes every other row; every commit touches the session row conditionally (an add, or an
+    /// update under the ETag it read), so a step decided on any instance before the erasure cannot land after it, and a
+    /// load reads the marker and records nothing. Kept for the retention period, then purged.
+    /// </summary>
+    public const string ErasedProperty = "Erased";
+
     /// <summary>On a trace row: the id of the event that wrote it (see <see cref="TraceEntry.EventId"/>).</summary>
     public const string EventIdProperty = "EventId";
 
@@ -38,7 +46,7 @@ public static class SessionTable
     [
         "PartitionKey", "RowKey", "AccountId", "PhoneNumber", "FromPhoneNumber", "ToPhoneNumber", "Direction", "Persona", "Mode", "StartedAt",
         "EndedAt", "EndReason", "DurationMs", "TurnCount", "StartCount", "LastSeq", "Escalated", "ModelFailures", SpoolMarkProperty, "Seq", "Kind", EventIdProperty, ShortenedProperty,
-        PendingPurpose, PendingActionsJson, PendingDeliverOn, PendingDropOn, PendingCreatedAt, PendingExpiresAt,
+        ErasedProperty, PendingPurpose, PendingActionsJson, PendingDeliverOn, PendingDropOn, PendingCreatedAt, PendingExpiresAt,
     ];
 
     // The session row's pending actions (see PendingActions): columns rather than one blob, so an operator can read them.
@@ -90,6 +98,15 @@ public static class SessionTable
         ["Escalated"] = s.Escalated,
         ["ModelFailures"] = s.ModelFailures,
     };
+
+    /// <summary>The erasure marker that replaces an erased call's session row (<see cref="ErasedProperty"/>); StartedAt is the erasure's time, for retention.</summary>
+    public static TableEntity ErasureMarker(string sessionId, DateTimeOffset at) => new(sessionId, SessionRowKey)
+    {
+        ["StartedAt"] = at,
+        [ErasedProperty] = true,
+    };
+
+    public static bool IsErasureMarker(TableEntity e) => e.RowKey == SessionRowKey && e.GetBoolean(ErasedProperty) == true;
 
     public static SessionState ToSession(TableEntity e) => new()
     {

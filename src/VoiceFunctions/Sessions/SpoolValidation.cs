@@ -5,8 +5,8 @@ namespace VoiceFunctions.Sessions;
 /// <summary>
 /// Section <c>Spool</c> checked at start-up like every other setting: a spool that cannot take a step is found
 /// before the first call needs it (during a storage outage), and reported as a setting to fix, not a stack trace.
-/// The folder is created (owner-only, as the spool keeps transcripts: <see cref="SessionSpool.CreateOwnerOnly"/>) and a
-/// probe file written and deleted.
+/// A path that can never be a folder (blank, invalid, a kernel file system, a file, under a file) is an error; a folder
+/// that cannot be written now is not (see <see cref="SessionSpool"/>: it logs that at start and steps wait in memory).
 /// </summary>
 public sealed class SpoolValidation : IValidateOptions<SpoolOptions>
 {
@@ -69,20 +69,34 @@ public sealed class SpoolValidation : IValidateOptions<SpoolOptions>
             return $"Spool:Path ({full}) cannot be used: {owner}. The spool keeps transcripts; use a folder the process user created.";
         }
 
-        var probe = Path.Combine(full, $".probe-{Guid.NewGuid():N}");
-        try
+        if (UnderAFile(full))
         {
-            SessionSpool.CreateOwnerOnly(full);
+            // A path that cannot resolve to a folder ever (a file where a folder must be): a setting to fix.
+            return $"Spool:Path ({full}) cannot be created or written: a file stands where a folder of the path must be.";
+        }
 
-            using (new FileStream(probe, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1, FileOptions.DeleteOnClose))
+        // A folder that merely cannot be written now (read-only disk, no permission, full) is no start-up error: storage may
+        // work, and the spool is only the fallback of an outage. The spool logs it at start and holds steps in memory, as
+        // when the disk fails while running (docs/reliability.md, issue 23 item 9).
+        return null;
+    }
+
+    /// <summary>Whether the nearest existing ancestor of <paramref name="full"/> (or itself) is a file.</summary>
+    private static bool UnderAFile(string full)
+    {
+        for (var current = full; !string.IsNullOrEmpty(current); current = Path.GetDirectoryName(current))
+        {
+            if (Directory.Exists(current))
             {
+                return false;
             }
 
-            return null;
+            if (File.Exists(current))
+            {
+                return true;
+            }
         }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or NotSupportedException)
-        {
-            return $"Spool:Path ({full}) cannot be created or written: {ex.Message}";
-        }
+
+        return false;
     }
 }
