@@ -54,6 +54,25 @@ public sealed partial class Functions(ILogger<Functions> logger)
     public static IActionResult Throws([HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = "throws")] HttpRequest req) =>
         throw new InvalidOperationException("TestWorker throws on purpose");
 
+    [Function("ThrowsAfterWriting")]
+    public static async Task<IActionResult> ThrowsAfterWriting(
+        [HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = "throws-after-writing")] HttpRequest req,
+        FunctionContext context)
+    {
+        // Writes part of an answer itself, then throws: the worker's ASP.NET Core request still completes with it.
+        // ?length=1 declares the Content-Length first; without it the worker's answer is chunked.
+        const string Half = "half an answer";
+        req.HttpContext.Response.StatusCode = StatusCodes.Status202Accepted;
+        req.HttpContext.Response.ContentType = "text/plain";
+        if (req.Query.ContainsKey("length"))
+        {
+            req.HttpContext.Response.ContentLength = Encoding.UTF8.GetByteCount(Half);
+        }
+
+        await req.HttpContext.Response.WriteAsync(Half, context.CancellationToken).ConfigureAwait(false);
+        throw new InvalidOperationException("TestWorker throws after writing on purpose");
+    }
+
     [Function("Trace")]
     public static IActionResult Trace(
         [HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = "trace")] HttpRequest req,

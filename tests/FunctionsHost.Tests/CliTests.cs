@@ -130,6 +130,23 @@ public sealed class CliTests
     }
 
     [Fact]
+    public async Task Timers_fire_in_UTC_whatever_the_machines_time_zone()
+    {
+        // Every second, but only in this UTC hour and the next: a schedule evaluated in the process's local time
+        // (TZ 14 hours ahead of UTC) would not fire for hours.
+        var hour = DateTime.UtcNow.Hour;
+        var environment = Environment();
+        environment["TestTimerSchedule"] = $"* * {hour},{(hour + 1) % 24} * * *";
+        environment["TZ"] = "Pacific/Kiritimati";
+        var markers = environment["TestMarkerFolder"];
+        using var cli = new Cli(await TestWorker.FolderAsync(), TestWorker.FreePort(), environment);
+        Assert.True(
+            await TestWorker.EventuallyAsync(() => Directory.GetFiles(markers, "tick-*").Length > 0 || cli.Process.HasExited, TimeSpan.FromSeconds(45)),
+            cli.Output);
+        Assert.False(cli.Process.HasExited, cli.Output);
+    }
+
+    [Fact]
     public async Task The_CLI_restarts_a_dying_worker_and_exits_non_zero_when_the_host_would_recycle()
     {
         var port = TestWorker.FreePort();

@@ -15,7 +15,7 @@ public sealed class HttpTests(KeysOffHost fixture) : IClassFixture<KeysOffHost>
     public void Every_function_is_loaded_with_its_metadata()
     {
         Assert.Equal(
-            ["DeleteItem", "Die", "Echo", "Lines", "Metadata", "NoContent", "PostItem", "Setting", "Slow", "Throws", "Tick", "Trace", "Wait"],
+            ["DeleteItem", "Die", "Echo", "Lines", "Metadata", "NoContent", "PostItem", "Setting", "Slow", "Throws", "ThrowsAfterWriting", "Tick", "Trace", "Wait"],
             host.Functions.Select(f => f.Name).Where(name => !name.StartsWith("Twin", StringComparison.Ordinal)).Order(StringComparer.Ordinal));
 
         var echo = host.Functions.Single(f => f.Name == "Echo");
@@ -205,14 +205,42 @@ public sealed class HttpTests(KeysOffHost fixture) : IClassFixture<KeysOffHost>
     }
 
     [Fact]
-    public async Task A_throwing_function_is_a_500_without_the_workers_half_answer()
+    public async Task A_function_that_throws_before_writing_is_a_500()
     {
+        // The worker answers an empty 200; the host's forwarder has not started the caller's response (no body yet),
+        // so its ExceptionMiddleware makes the failed invocation a 500.
         using var response = await TestWorker.Http.GetAsync(Url("api/throws"));
         Assert.Equal(HttpStatusCode.InternalServerError, response.StatusCode);
         Assert.Equal("", await response.Content.ReadAsStringAsync());
         Assert.True(
             await TestWorker.EventuallyAsync(() => host.Output.Contains("TestWorker throws on purpose", StringComparison.Ordinal), TimeSpan.FromSeconds(5)),
             host.Output);
+    }
+
+    [Fact]
+    public async Task A_function_that_throws_after_writing_relays_what_it_wrote_and_ends_the_connection()
+    {
+        // The host's forwarder has copied the worker's answer to the caller before the failure is known: its status,
+        // headers and body arrive, and Kestrel closes the connection (the invocation is logged as failed).
+        using var response = await TestWorker.Http.GetAsync(Url("api/throws-after-writing?length=1"));
+        Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
+        Assert.Equal("text/plain", response.Content.Headers.ContentType?.MediaType);
+        Assert.Equal("half an answer", await response.Content.ReadAsStringAsync());
+        Assert.True(
+            await TestWorker.EventuallyAsync(
+                () => host.Output.Contains("Executed 'Functions.ThrowsAfterWriting' (Failure", StringComparison.Ordinal)
+                    && host.Output.Contains("TestWorker throws after writing on purpose", StringComparison.Ordinal),
+                TimeSpan.FromSeconds(5)),
+            host.Output);
+    }
+
+    [Fact]
+    public async Task A_function_that_throws_after_writing_a_chunked_body_leaves_it_unfinished()
+    {
+        // Without a Content-Length the host's Kestrel never writes the closing chunk: the caller's read fails.
+        using var response = await TestWorker.Http.GetAsync(Url("api/throws-after-writing"), HttpCompletionOption.ResponseHeadersRead);
+        Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
+        await Assert.ThrowsAnyAsync<Exception>(() => response.Content.ReadAsStringAsync());
     }
 
     [Fact]

@@ -18,6 +18,31 @@ public sealed class TimerTests(TimerHost fixture) : IClassFixture<TimerHost>
     }
 
     [Fact]
+    public async Task A_schedule_setting_only_in_the_apps_appsettings_json_does_not_resolve_and_puts_the_timer_in_error()
+    {
+        // %Setting% in a trigger resolves from the host's app settings; the worker's appsettings.json is the worker's
+        // own configuration, which the host never reads. The host's indexing fails the function then.
+        var folder = TestWorker.NewTempFolder();
+        foreach (var file in Directory.EnumerateFiles(await TestWorker.FolderAsync()))
+        {
+            File.Copy(file, Path.Combine(folder, Path.GetFileName(file)));
+        }
+
+        await File.WriteAllTextAsync(Path.Combine(folder, "appsettings.json"), """{ "TestTimerSchedule": "* * * * * *" }""");
+        var markers = TestWorker.NewTempFolder();
+        await using var isolated = await TestWorker.StartAsync(
+            markerFolder: markers, timers: true, appFolder: folder, extraSettings: new() { ["TestTimerSchedule"] = null });
+
+        Assert.DoesNotContain(isolated.Functions, f => f.Name == "Tick");
+        Assert.Contains("The 'Tick' function is in error: '%TestTimerSchedule%' does not resolve to a value.", isolated.Output, StringComparison.Ordinal);
+        using var echo = await TestWorker.Http.GetAsync(new Uri(isolated.BaseAddress, "api/echo"));
+        Assert.Equal(HttpStatusCode.OK, echo.StatusCode);
+        using var manual = await TestWorker.Http.PostAsync(new Uri(isolated.BaseAddress, "admin/functions/Tick"), new StringContent("{}", System.Text.Encoding.UTF8, "application/json"));
+        Assert.Equal(HttpStatusCode.NotFound, manual.StatusCode);
+        Assert.Empty(Directory.GetFiles(markers, "tick-*"));
+    }
+
+    [Fact]
     public async Task An_empty_route_prefix_serves_functions_at_the_root()
     {
         Assert.Equal("", host.RoutePrefix);

@@ -20,7 +20,7 @@ internal static class FunctionIndex
         var accepted = new List<HostedFunction>();
         foreach (var function in functions)
         {
-            var error = function.IsHttp ? HttpError(function, accepted) : null;
+            var error = function.IsHttp ? HttpError(function, accepted) : function.IsTimer ? TimerError(function) : null;
             if (error is null)
             {
                 accepted.Add(function);
@@ -125,6 +125,36 @@ internal static class FunctionIndex
         }
 
         return new HostedFunction(metadata.Name, metadata.FunctionId, "(no trigger)", "", null, null, null, null, null, false);
+    }
+
+    /// <summary>
+    /// The timer extension builds the schedule while indexing (TimerSchedule.Create, WebJobs.Extensions 2e7550f7):
+    /// NameResolverExtensions.ResolveWholeString throws "'%Name%' does not resolve to a value." for an unset app
+    /// setting, and an expression that is neither NCRONTAB nor a TimeSpan is an ArgumentException. Either puts the
+    /// function in error (not loaded).
+    /// </summary>
+    private static string? TimerError(HostedFunction function)
+    {
+        if (function.Schedule is null)
+        {
+            return null;
+        }
+
+        if (function.ResolvedSchedule is null)
+        {
+            return $"'%{FirstUnresolvedName(function.Schedule)}%' does not resolve to a value.";
+        }
+
+        return TimerTrigger.ParseSchedule(function.ResolvedSchedule) is null
+            ? $"The schedule expression '{function.ResolvedSchedule}' was not recognized as a valid cron expression or timespan string."
+            : null;
+    }
+
+    private static string FirstUnresolvedName(string schedule)
+    {
+        var open = schedule.IndexOf('%', StringComparison.Ordinal);
+        var close = open < 0 ? -1 : schedule.IndexOf('%', open + 1);
+        return close < 0 ? schedule : schedule[(open + 1)..close];
     }
 
     private static string? HttpError(HostedFunction function, IEnumerable<HostedFunction> earlier)

@@ -189,16 +189,7 @@ internal sealed class HttpInvoker(InvocationDispatcher dispatcher, AppConfig app
             return;
         }
 
-        if ((result.Result?.Status ?? StatusResult.Types.Status.Success) != StatusResult.Types.Status.Success)
-        {
-            // The worker's proxied answer to a failed invocation is unreliable (a throwing function comes back as an
-            // empty 200); the invocation result is the truth, as on the host.
-            await proxyStop.CancelAsync().ConfigureAwait(false);
-            await Worker.IgnoreFailure(proxied).ConfigureAwait(false);
-            context.Response.StatusCode = StatusCodes.Status500InternalServerError;
-            return;
-        }
-
+        var failed = (result.Result?.Status ?? StatusResult.Types.Status.Success) != StatusResult.Types.Status.Success;
         ProxiedResponse answer;
         try
         {
@@ -239,6 +230,12 @@ internal sealed class HttpInvoker(InvocationDispatcher dispatcher, AppConfig app
             }
         }
 
+        if (failed)
+        {
+            await RelayFailedAsync(context, answer).ConfigureAwait(false);
+            return;
+        }
+
         // Nothing is written for an empty answer or a 204/304: Kestrel throws on any write to a 204/304 body (even an
         // empty one) and then silently closes the keep-alive connection, so the client's next request on it fails.
         // Kestrel sets Content-Length: 0 itself where a body is allowed.
@@ -247,6 +244,37 @@ internal sealed class HttpInvoker(InvocationDispatcher dispatcher, AppConfig app
             context.Response.ContentLength = answer.Body.Length;
             await context.Response.Body.WriteAsync(answer.Body, context.RequestAborted).ConfigureAwait(false);
         }
+    }
+
+    /// <summary>
+    /// The caller's answer when the invocation failed (the function threw), as the host gives it. The worker's
+    /// FunctionsHttpProxyingMiddleware completes its ASP.NET Core request in a finally, so the worker answers with
+    /// whatever the function wrote (nothing: an empty 200), and the host's forwarder (YARP) has copied that answer
+    /// before the failure is seen (GrpcWorkerChannel.InvokeResponse awaits EnsureSuccessfulForwardingAsync first).
+    /// Then the failed invocation throws up the host's pipeline: YARP starts the caller's response only with the
+    /// first body byte (HttpForwarder step 7-B), so with no body ExceptionMiddleware still turns it into a 500 (the
+    /// worker's headers stay); with a body the response has started, ExceptionMiddleware rethrows and Kestrel ends
+    /// the connection without finishing the response (HttpProtocol.ProduceEnd: no keep-alive, no closing chunk).
+    /// </summary>
+    private static async Task RelayFailedAsync(HttpContext context, ProxiedResponse answer)
+    {
+        if (answer.Body.Length == 0)
+        {
+            context.Response.StatusCode = StatusCodes.Status500InternalServerError;
+            return;
+        }
+
+        // With the worker's Content-Length the caller gets the whole body; without (chunked) it never gets the closing
+        // chunk. Either way the connection is closed after what was sent: the same Kestrel path as on the host, by
+        // letting the failure escape the request after the response has started.
+        if (answer.Headers.Any(h => h.Key.Equals("Content-Length", StringComparison.OrdinalIgnoreCase)))
+        {
+            context.Response.ContentLength = answer.Body.Length;
+        }
+
+        await context.Response.Body.WriteAsync(answer.Body, context.RequestAborted).ConfigureAwait(false);
+        await context.Response.Body.FlushAsync(context.RequestAborted).ConfigureAwait(false);
+        throw new InvalidOperationException("The function failed after its answer started (as on the host, the connection is closed).");
     }
 
     private static string TraceParent(HttpRequest request)
