@@ -85,7 +85,8 @@ public sealed partial class AssistantModel(IOptions<ChatModelOptions> options, T
 
                 var text = Speakable.Clean(response.Text, persona.Chat.MaxReplyChars ?? _options.MaxReplyChars);
                 var reasoningTokens = response.Usage?.ReasoningTokenCount;
-                if (string.IsNullOrWhiteSpace(text))
+                var empty = string.IsNullOrWhiteSpace(text);
+                if (empty)
                 {
                     LogEmpty(logger, deployment, response.FinishReason?.Value ?? "none", reasoningTokens ?? 0, response.Usage?.OutputTokenCount ?? 0);
                     // A classic-looking deployment that spent the whole budget reasoning is a reasoning model: learn it, ask again.
@@ -102,7 +103,6 @@ public sealed partial class AssistantModel(IOptions<ChatModelOptions> options, T
                     Learn(deployment, profile, new DeploymentProfile(ChatModelFamily.Reasoning, 0));
                 }
 
-                var empty = string.IsNullOrWhiteSpace(text);
                 return new ModelAnswer
                 {
                     Text = empty ? null : text,

@@ -16,28 +16,20 @@ internal sealed class TimerTrigger(FunctionInvoker invoker, OutputLog output, bo
 
     public TypedData ManualInput(HostedFunction function, string input) => new() { Json = Payload(function) };
 
+    /// <summary>
+    /// Starts the timers of <paramref name="functions"/>, which <see cref="FunctionIndex.Validate"/> accepted: an
+    /// unresolved or unparsable schedule put its function in error at load, as on the host, so it never gets here.
+    /// </summary>
     public void Start(IReadOnlyList<HostedFunction> functions)
     {
         foreach (var function in functions.Where(f => f.IsTimer))
         {
-            if (function.ResolvedSchedule is null)
-            {
-                output.Host("Error", $"The schedule of '{function.Name}' ({function.Schedule}) names an app setting that is not set; the timer will not fire.");
-                continue;
-            }
-
-            var schedule = ParseSchedule(function.ResolvedSchedule);
-            if (schedule is null)
-            {
-                output.Host("Error", $"The schedule of '{function.Name}' ('{function.ResolvedSchedule}') is not a valid NCRONTAB expression; the timer will not fire.");
-                continue;
-            }
-
             if (!enabled)
             {
                 continue;
             }
 
+            var schedule = ParseSchedule(function.ResolvedSchedule!)!;
             output.Host("Information", $"Timer '{function.Name}' first fires at {schedule(DateTime.UtcNow):O}{(function.RunOnStartup ? " (and now: runOnStartup)" : "")}.");
             timers.Add(Task.Run(() => RunAsync(function, schedule, stop.Token)));
         }
