@@ -63,7 +63,7 @@ public sealed class BodyTests(KeysOffHost fixture) : IClassFixture<KeysOffHost>
             host.Output);
 
         await SendAsync(stream, Chunk("second\n") + "0\r\n\r\n");
-        var answer = await ReadAnswerAsync(stream);
+        var answer = await TestWorker.ReadRawAnswerAsync(stream);
         Assert.StartsWith("HTTP/1.1 200", answer, StringComparison.Ordinal);
         Assert.EndsWith("\r\n\r\n2", answer, StringComparison.Ordinal);
     }
@@ -82,7 +82,7 @@ public sealed class BodyTests(KeysOffHost fixture) : IClassFixture<KeysOffHost>
         Assert.False(File.Exists(Path.Combine(fixture.MarkerFolder, "first-line-" + marker)));
 
         await SendAsync(stream, "second\n");
-        var answer = await ReadAnswerAsync(stream);
+        var answer = await TestWorker.ReadRawAnswerAsync(stream);
         Assert.StartsWith("HTTP/1.1 200", answer, StringComparison.Ordinal);
         Assert.EndsWith("\r\n\r\n2", answer, StringComparison.Ordinal);
     }
@@ -113,28 +113,4 @@ public sealed class BodyTests(KeysOffHost fixture) : IClassFixture<KeysOffHost>
     }
 
     private static Task SendAsync(NetworkStream stream, string text) => stream.WriteAsync(Encoding.ASCII.GetBytes(text)).AsTask();
-
-    /// <summary>Headers and a Content-Length body (the answers here are small and never chunked).</summary>
-    private static async Task<string> ReadAnswerAsync(NetworkStream stream)
-    {
-        var received = new StringBuilder();
-        var buffer = new byte[4096];
-        while (true)
-        {
-            var text = received.ToString();
-            var headerEnd = text.IndexOf("\r\n\r\n", StringComparison.Ordinal);
-            if (headerEnd >= 0)
-            {
-                var length = System.Text.RegularExpressions.Regex.Match(text, "(?i)content-length: *(\\d+)");
-                if (length.Success && text.Length >= headerEnd + 4 + int.Parse(length.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture))
-                {
-                    return text;
-                }
-            }
-
-            var read = await stream.ReadAsync(buffer).AsTask().WaitAsync(TimeSpan.FromSeconds(20));
-            Assert.True(read > 0, "The connection closed after: " + text);
-            received.Append(Encoding.ASCII.GetString(buffer, 0, read));
-        }
-    }
 }

@@ -141,27 +141,7 @@ public sealed class HttpTests(KeysOffHost fixture) : IClassFixture<KeysOffHost>
         {
             var request = Encoding.ASCII.GetBytes($"GET {path} HTTP/1.1\r\nHost: {host.BaseAddress.Authority}\r\n\r\n");
             await stream.WriteAsync(request);
-            var received = new StringBuilder();
-            var buffer = new byte[4096];
-            // Enough for these small answers: the headers, then Content-Length bytes of body (none for a 204).
-            while (true)
-            {
-                var text = received.ToString();
-                var headerEnd = text.IndexOf("\r\n\r\n", StringComparison.Ordinal);
-                if (headerEnd >= 0)
-                {
-                    var length = System.Text.RegularExpressions.Regex.Match(text, "(?i)content-length: *(\\d+)");
-                    var bodyLength = length.Success ? int.Parse(length.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture) : 0;
-                    if (text.Length >= headerEnd + 4 + bodyLength)
-                    {
-                        return text;
-                    }
-                }
-
-                var read = await stream.ReadAsync(buffer);
-                Assert.True(read > 0, "The emulator closed the keep-alive connection after: " + text);
-                received.Append(Encoding.ASCII.GetString(buffer, 0, read));
-            }
+            return await TestWorker.ReadRawAnswerAsync(stream);
         }
 
         for (var i = 0; i < 2; i++)

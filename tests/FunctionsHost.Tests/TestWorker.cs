@@ -89,6 +89,34 @@ internal static class TestWorker
     }
 
     /// <summary>Polls until the condition holds or the time is up (then one last look).</summary>
+    /// <summary>
+    /// Reads one answer off a raw connection: the headers, then Content-Length bytes of body (none without one). Enough
+    /// for the tests' small, never chunked answers; a closed connection or 20 s without bytes fails the test.
+    /// </summary>
+    public static async Task<string> ReadRawAnswerAsync(NetworkStream stream)
+    {
+        var received = new System.Text.StringBuilder();
+        var buffer = new byte[4096];
+        while (true)
+        {
+            var text = received.ToString();
+            var headerEnd = text.IndexOf("\r\n\r\n", StringComparison.Ordinal);
+            if (headerEnd >= 0)
+            {
+                var length = System.Text.RegularExpressions.Regex.Match(text, "(?i)content-length: *(\\d+)");
+                var bodyLength = length.Success ? int.Parse(length.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture) : 0;
+                if (text.Length >= headerEnd + 4 + bodyLength)
+                {
+                    return text;
+                }
+            }
+
+            var read = await stream.ReadAsync(buffer).AsTask().WaitAsync(TimeSpan.FromSeconds(20));
+            Assert.True(read > 0, "The connection closed after: " + text);
+            received.Append(System.Text.Encoding.ASCII.GetString(buffer, 0, read));
+        }
+    }
+
     public static async Task<bool> EventuallyAsync(Func<bool> condition, TimeSpan within)
     {
         var deadline = Stopwatch.GetTimestamp() + (long)(within.TotalSeconds * Stopwatch.Frequency);
