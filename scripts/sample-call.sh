@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Replays one call against the webhook and prints each answer:
 # session_start -> user_speak x3 -> assistant_speak -> user_speak ("human": escalation) -> assistant_speech_ended (the transfer) -> session_end,
-# then reads the call back. Needs curl.
+# then reads the call back and waits (up to 60 s) for the call's notes, which the CallNotes queue function writes
+# after session_end. Needs curl.
 #   ./scripts/sample-call.sh [BASE_URL]          default http://localhost:7071
 # Optional: AIFLOW_API_TOKEN (sent as X-API-TOKEN), FUNCTION_KEY (sent as ?code= with each event), MASTER_KEY (the admin
 # key, sent as ?code= to read the call back: the function key cannot read calls).
@@ -32,3 +33,15 @@ echo "> GET /api/sessions/$id"
 read_query=""; [ -n "${MASTER_KEY:-}" ] && read_query="?code=${MASTER_KEY}"
 curl -sS "${headers[@]}" "$base/api/sessions/$id$read_query"
 echo
+
+# The notes come from the call-notes queue, not from session_end's answer: poll until they are written (or failed).
+echo "> waiting for the call's notes (GET /api/sessions/$id, notes.status) ..."
+notes=""
+for _ in $(seq 1 120); do
+  notes="$(curl -sS "${headers[@]}" "$base/api/sessions/$id$read_query" | grep -o '"notes":{[^}]*}' || true)"
+  case "$notes" in
+    *'"status":"written"'*|*'"status":"failed"'*) break ;;
+  esac
+  sleep 0.5
+done
+echo "${notes:-no notes yet (is the CallNotes function running? see README: call notes)}"
