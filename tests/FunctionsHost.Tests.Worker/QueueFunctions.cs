@@ -41,7 +41,7 @@ public static class QueueFunctions
         var started = DateTimeOffset.UtcNow;
         var text = kind == "bytes" ? Encoding.UTF8.GetString(Convert.FromBase64String(message)) : message;
         if (text.StartsWith("slow:", StringComparison.Ordinal)
-            && int.TryParse(text.AsSpan(5).ToString().Split(':')[0], NumberStyles.Integer, CultureInfo.InvariantCulture, out var milliseconds))
+            && int.TryParse(new string([.. text.Skip(5).TakeWhile(char.IsAsciiDigit)]), NumberStyles.None, CultureInfo.InvariantCulture, out var milliseconds))
         {
             await Task.Delay(milliseconds, context.CancellationToken).ConfigureAwait(false);
         }

@@ -4,7 +4,7 @@ namespace VoiceFunctions.FunctionsHost.Tests;
 
 /// <summary>
 /// Azurite's queue service and one emulator polling it, with short queue options in a copy of the app's host.json
-/// (maxPollingInterval 1 s, visibilityTimeout 1 s, batchSize 4, newBatchThreshold 2, maxDequeueCount 3) and a 6 s
+/// (maxPollingInterval 1 s, visibilityTimeout 1 s, batchSize 4, newBatchThreshold 2, maxDequeueCount 3) and a 4 s
 /// message lease (the host's is 10 min), so every queue behaviour shows within seconds.
 /// </summary>
 public sealed class QueueHost : IAsyncLifetime
@@ -20,7 +20,7 @@ public sealed class QueueHost : IAsyncLifetime
         }
         """;
 
-    public static readonly TimeSpan Lease = TimeSpan.FromSeconds(6);
+    public static readonly TimeSpan Lease = TimeSpan.FromSeconds(4);
 
     public AzuriteQueues Azurite { get; } = new();
 

@@ -12,6 +12,9 @@ internal sealed record QueueConnection(string Name, string? ConnectionString, st
 
     private static readonly string[] IdentityKeys = ["queueServiceUri", "serviceUri", "accountName", "endpoint"];
 
+    /// <summary>Without the connection string: it carries the account key.</summary>
+    public override string ToString() => $"QueueConnection {{ Name = {Name}, Error = {Error} }}";
+
     public static QueueConnection Resolve(string? connection, Func<string, string?> setting)
     {
         var name = string.IsNullOrWhiteSpace(connection) ? "Storage" : connection;
