@@ -89,7 +89,7 @@ public sealed class QueueUnitTests
         var settings = new Dictionary<string, string?>
         {
             ["AzureWebJobsStorage"] = "UseDevelopmentStorage=true",
-            ["Other"] = "DefaultEndpointsProtocol=http;AccountName=x;AccountKey=secret",
+            ["Other"] = "DefaultEndpointsProtocol=http;AccountName=x;AccountKey=c2VjcmV0a2V5",
             ["Identity__queueServiceUri"] = "https://account.queue.core.windows.net",
         };
         string? Setting(string name) => settings.GetValueOrDefault(name);
@@ -100,11 +100,13 @@ public sealed class QueueUnitTests
         Assert.Equal(
             "Storage account connection string 'AzureWebJobsMissing' does not exist. Make sure that it is a defined App Setting.",
             QueueConnection.Resolve("Missing", Setting).Error);
+        settings["AzureWebJobsBroken"] = "AccountKey=secret;no endpoint";
+        Assert.Equal("The setting 'AzureWebJobsBroken' is not a valid storage connection string.", QueueConnection.Resolve("Broken", Setting).Error);
         var identity = QueueConnection.Resolve("Identity", Setting);
         Assert.Null(identity.ConnectionString);
         Assert.Contains("identity-based", identity.Error, StringComparison.Ordinal);
         // The record's text (a log line, a debugger) never shows the connection string: it holds the account key.
-        Assert.DoesNotContain("secret", QueueConnection.Resolve("Other", Setting).ToString(), StringComparison.Ordinal);
+        Assert.DoesNotContain("c2VjcmV0a2V5", QueueConnection.Resolve("Other", Setting).ToString(), StringComparison.Ordinal);
 
         static (string, string?) Pair(QueueConnection connection) => (connection.Name, connection.ConnectionString);
     }

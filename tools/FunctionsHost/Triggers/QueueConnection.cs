@@ -12,6 +12,19 @@ internal sealed record QueueConnection(string Name, string? ConnectionString, st
 
     private static readonly string[] IdentityKeys = ["queueServiceUri", "serviceUri", "accountName", "endpoint"];
 
+    private static bool Parses(string connectionString)
+    {
+        try
+        {
+            _ = new Azure.Storage.Queues.QueueServiceClient(connectionString);
+            return true;
+        }
+        catch (Exception e) when (e is FormatException or ArgumentException or InvalidOperationException)
+        {
+            return false;
+        }
+    }
+
     /// <summary>Without the connection string: it carries the account key.</summary>
     public override string ToString() => $"QueueConnection {{ Name = {Name}, Error = {Error} }}";
 
@@ -22,7 +35,11 @@ internal sealed record QueueConnection(string Name, string? ConnectionString, st
         {
             if (setting(candidate) is { Length: > 0 } value)
             {
-                return new QueueConnection(candidate, value, null);
+                // The extension builds its client while indexing: a value that is no connection string fails there.
+                // Said without the value, which may hold an account key.
+                return Parses(value)
+                    ? new QueueConnection(candidate, value, null)
+                    : new QueueConnection(candidate, null, $"The setting '{candidate}' is not a valid storage connection string.");
             }
 
             if (IdentityKeys.Any(key => !string.IsNullOrEmpty(setting(candidate + "__" + key))))

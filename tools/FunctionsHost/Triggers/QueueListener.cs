@@ -118,6 +118,13 @@ internal sealed class QueueListener : IDisposable
             {
                 return;
             }
+#pragma warning disable CA1031 // The listener must outlive any one failure (the host's timer reports it and goes on).
+            catch (Exception e)
+#pragma warning restore CA1031
+            {
+                output.Host("Error", $"Queue '{function.Name}': the listener failed ({Describe(e)}); it goes on after {queues.MaxPollingInterval}.");
+                await Worker.IgnoreFailure(Task.Delay(queues.MaxPollingInterval, cancellationToken)).ConfigureAwait(false);
+            }
         }
     }
 
@@ -143,7 +150,9 @@ internal sealed class QueueListener : IDisposable
 
             batch = (await queue.ReceiveMessagesAsync(queues.BatchSize, lease, cancellationToken).ConfigureAwait(false)).Value;
         }
-        catch (Exception e) when (e is RequestFailedException or AggregateException && !cancellationToken.IsCancellationRequested)
+#pragma warning disable CA1031 // Storage failing in any way (refused, timed out, 5xx) is a back-off, never the end of the listener.
+        catch (Exception e) when (!cancellationToken.IsCancellationRequested)
+#pragma warning restore CA1031
         {
             // The host backs off on a missing queue, one being deleted, or a 5xx, and lets anything else (no storage
             // at all) reach its unhandled-exception handler, which restarts the host; the emulator says so and backs off.
