@@ -29,6 +29,12 @@ public sealed class AzuriteQueues : IAsyncLifetime
     public async ValueTask InitializeAsync()
     {
         Port = TestWorker.FreePort();
+        await StartAsync();
+    }
+
+    /// <summary>Starts Azurite on <see cref="Port"/> (again after <see cref="StopAsync"/>: an outage that ends, empty again).</summary>
+    public async Task StartAsync()
+    {
         var main = Path.Combine(RepositoryRoot(), "node_modules", "azurite", "dist", "src", "queue", "main.js");
         if (!File.Exists(main))
         {
@@ -67,7 +73,8 @@ public sealed class AzuriteQueues : IAsyncLifetime
         }
     }
 
-    public async ValueTask DisposeAsync()
+    /// <summary>Kills Azurite: a storage outage (connections refused) until <see cref="StartAsync"/>.</summary>
+    public async Task StopAsync()
     {
         if (process is { HasExited: false })
         {
@@ -76,7 +83,10 @@ public sealed class AzuriteQueues : IAsyncLifetime
         }
 
         process?.Dispose();
+        process = null;
     }
+
+    public async ValueTask DisposeAsync() => await StopAsync();
 
     private static string RepositoryRoot()
     {

@@ -55,6 +55,30 @@ public sealed class QueueStartTests(AzuriteQueues azurite) : IClassFixture<Azuri
     }
 
     [Fact]
+    public async Task A_storage_outage_while_polling_is_backed_off_and_the_listener_goes_on_when_storage_is_back()
+    {
+        // Its own Azurite, killed and started again on the same port (in memory: it comes back empty).
+        await using var storage = new AzuriteQueues();
+        await storage.InitializeAsync();
+        var name = "outage-" + Guid.NewGuid().ToString("N")[..12];
+        await storage.Queue(name).CreateIfNotExistsAsync();
+        var markers = TestWorker.NewTempFolder();
+        await using var host = await QueueHost.StartAsync(storage, name, markers, QueueHost.HostJson);
+
+        await storage.StopAsync();
+        Assert.True(
+            await TestWorker.EventuallyAsync(() => host.Output.Contains($"Queue 'QueueText': polling '{name}' failed", StringComparison.Ordinal), Within + Within),
+            host.Output);
+        await storage.StartAsync();
+        await storage.Queue(name).CreateIfNotExistsAsync();
+        var text = "after-outage-" + Guid.NewGuid().ToString("N")[..8];
+        await storage.Queue(name).SendMessageAsync(text);
+
+        Assert.True(await TestWorker.EventuallyAsync(() => QueueHost.Records(markers, r => r["message"] == text).Count == 1, Within + Within), host.Output);
+        Assert.DoesNotContain("the listener failed", host.Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task A_host_json_queue_option_the_host_refuses_stops_the_start()
     {
         var copy = await QueueHost.AppCopyAsync("""{ "version": "2.0", "extensions": { "queues": { "batchSize": 64 } } }""");
