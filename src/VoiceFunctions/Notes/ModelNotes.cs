@@ -207,24 +207,47 @@ public sealed partial class ModelNotes(AssistantModel model, IOptions<NotesOptio
             : session.FromPhoneNumber;
     }
 
-    /// <summary>Sentence ends (., !, ?, …) followed by a space or the end; a number such as 3.5 is not one.</summary>
+    /// <summary>
+    /// Sentences, counted by their ends: <c>. ! ? …</c> followed by the end of the text, or by a space and a capital letter or
+    /// digit. Not an end: a number (<c>3.5</c>), a lower-case continuation, a one-letter abbreviation (<c>Frau M. rief</c>,
+    /// <c>J. Smith</c>). An abbreviation before a capital (<c>Dr. Müller</c>) still counts: the check guards against a
+    /// model writing paragraphs, the schema's description asks for three sentences.
+    /// </summary>
     private static int Sentences(string text)
     {
+        var t = text.Trim();
         var count = 0;
-        var trimmed = text.Trim();
-        for (var i = 0; i < trimmed.Length; i++)
+        for (var i = 0; i < t.Length; i++)
         {
-            if (trimmed[i] is '.' or '!' or '?' or '…' or '。' && (i == trimmed.Length - 1 || char.IsWhiteSpace(trimmed[i + 1])))
+            if (t[i] is not ('.' or '!' or '?' or '…' or '。'))
+            {
+                continue;
+            }
+
+            while (i + 1 < t.Length && t[i + 1] is '.' or '!' or '?' or '"' or '\'' or '»' or '«' or ')')
+            {
+                i++;
+            }
+
+            if (i == t.Length - 1)
             {
                 count++;
-                while (i + 1 < trimmed.Length && trimmed[i + 1] is '.' or '!' or '?')
+                break;
+            }
+
+            var oneLetter = t[i] == '.' && i >= 1 && char.IsLetter(t[i - 1]) && (i == 1 || !char.IsLetter(t[i - 2]));
+            if (char.IsWhiteSpace(t[i + 1]) && !oneLetter)
+            {
+                var next = t[(i + 1)..].TrimStart();
+                if (next.Length > 0 && (char.IsUpper(next[0]) || char.IsDigit(next[0])))
                 {
-                    i++;
+                    count++;
                 }
             }
         }
 
-        return trimmed.Length == 0 ? 0 : Math.Max(1, count + (trimmed[^1] is '.' or '!' or '?' or '…' or '。' ? 0 : 1));
+        // Text after the last end is a sentence too.
+        return t.Length == 0 ? 0 : count + (t[^1] is '.' or '!' or '?' or '…' or '。' or '"' or '\'' or '»' or '«' or ')' ? 0 : 1);
     }
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Session {SessionId}: notes from the model, try {Attempt}, did not fit ({Error})")]

@@ -31,17 +31,18 @@ public sealed partial class NotesRequests(SessionStore store, NotesQueueSender q
     }
 
     /// <summary>Claims the call's notes and sends the request; false when another claimant has it or there is no call.</summary>
+    /// <param name="at">The request's time (the claim's <c>QueuedAt</c>); null: now.</param>
     /// <exception cref="Exception">A storage or queue failure (the sweep retries later).</exception>
-    public async Task<bool> RequestAsync(string sessionId, string cause, CancellationToken cancellationToken)
+    public async Task<bool> RequestAsync(string sessionId, string cause, CancellationToken cancellationToken, DateTimeOffset? at = null)
     {
-        var at = time.GetUtcNow();
-        var claim = await store.ClaimNotesAsync(sessionId, cause, at, cancellationToken).ConfigureAwait(false);
+        var when = at ?? time.GetUtcNow();
+        var claim = await store.ClaimNotesAsync(sessionId, cause, when, cancellationToken).ConfigureAwait(false);
         if (claim != NotesClaim.Claimed)
         {
             return false;
         }
 
-        await SendAsync(sessionId, cause, at, cancellationToken).ConfigureAwait(false);
+        await SendAsync(sessionId, cause, when, cancellationToken).ConfigureAwait(false);
         return true;
     }
 

@@ -55,7 +55,7 @@ public sealed partial class NotesSweep(SessionStore store, NotesRequests request
 
             if (session.State.EndedAt is { } endedAt)
             {
-                if (endedAt < now - EndedGrace && await requests.RequestAsync(call.SessionId, NotesCauses.Ended, cancellationToken).ConfigureAwait(false))
+                if (endedAt < now - EndedGrace && await requests.RequestAsync(call.SessionId, NotesCauses.Ended, cancellationToken, now).ConfigureAwait(false))
                 {
                     ended++;
                 }
@@ -65,7 +65,7 @@ public sealed partial class NotesSweep(SessionStore store, NotesRequests request
 
             if (session.State.StartedAt < now - o.IdleAfter &&
                 await store.LastActivityAsync(session, cancellationToken).ConfigureAwait(false) is { } last && last < now - o.IdleAfter &&
-                await requests.RequestAsync(call.SessionId, NotesCauses.Idle, cancellationToken).ConfigureAwait(false))
+                await requests.RequestAsync(call.SessionId, NotesCauses.Idle, cancellationToken, now).ConfigureAwait(false))
             {
                 idle++;
             }

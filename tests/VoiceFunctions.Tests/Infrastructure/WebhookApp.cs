@@ -49,6 +49,8 @@ public sealed class WebhookApp : IAsyncDisposable
         {
             ["AZURE_FUNCTIONS_ENVIRONMENT"] = "Production",
             ["SessionStore:ConnectionString"] = azurite.ConnectionString,
+            // The host's own storage: the notes queue (issue 21) lives there, read by the CallNotes trigger.
+            ["AzureWebJobsStorage"] = azurite.ConnectionString,
             ["Spool:Path"] = Path.Combine(Path.GetTempPath(), "voicefunctions-test-spool-" + Guid.NewGuid().ToString("N")),
             ["RetentionSchedule"] = "0 0 3 * * *",
 
