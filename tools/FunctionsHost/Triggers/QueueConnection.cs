@@ -1,0 +1,43 @@
+namespace VoiceFunctions.FunctionsHost;
+
+/// <summary>
+/// A queue trigger's storage connection, looked up as the host's StorageClientProvider.Get does
+/// (azure-sdk-for-net Microsoft.Azure.WebJobs.Extensions.Storage.Common): no name means "Storage"; the setting
+/// "AzureWebJobs&lt;name&gt;" first, then "&lt;name&gt;". A value is a connection string (Azurite's included); a section
+/// (name__queueServiceUri, name__accountName, …) is an identity-based connection, which only Azure can serve.
+/// </summary>
+internal sealed record QueueConnection(string Name, string? ConnectionString, string? Error)
+{
+    private const string Prefix = "AzureWebJobs";
+
+    private static readonly string[] IdentityKeys = ["queueServiceUri", "serviceUri", "accountName", "endpoint"];
+
+    /// <summary>Without the connection string: it carries the account key.</summary>
+    public override string ToString() => $"QueueConnection {{ Name = {Name}, Error = {Error} }}";
+
+    public static QueueConnection Resolve(string? connection, Func<string, string?> setting)
+    {
+        var name = string.IsNullOrWhiteSpace(connection) ? "Storage" : connection;
+        foreach (var candidate in new[] { Prefix + name, name })
+        {
+            if (setting(candidate) is { Length: > 0 } value)
+            {
+                return new QueueConnection(candidate, value, null);
+            }
+
+            if (IdentityKeys.Any(key => !string.IsNullOrEmpty(setting(candidate + "__" + key))))
+            {
+                return new QueueConnection(
+                    candidate,
+                    null,
+                    $"The connection '{candidate}' is identity-based ({candidate}__…): the emulator reaches storage with a connection string only (Azurite locally); identity-based access works in Azure.");
+            }
+        }
+
+        // The extension's own words (StorageClientProvider.Get); never the value of any setting.
+        return new QueueConnection(
+            Prefix + name,
+            null,
+            $"Storage account connection string '{Prefix + name}' does not exist. Make sure that it is a defined App Setting.");
+    }
+}
