@@ -60,7 +60,7 @@ public sealed class NotesTests : IAsyncLifetime
             settings[key] = value;
         }
 
-        return new WebhookApp(_storage, settings);
+        return new WebhookApp(_storage, settings) { EnableQueues = true };
     }
 
     [Fact]
@@ -196,6 +196,32 @@ public sealed class NotesTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_message_the_trigger_cannot_decode_lands_in_the_poison_queue_untouched()
+    {
+        await using var app = App();
+        using var calls = app.Calls();
+        await calls.StartAsync(CallClient.NewSessionId()); // the app is up
+
+        // Not base64: the host's trigger (messageEncoding base64) moves it to call-notes-poison as it is, without running
+        // CallNotes; CallNotesPoison cannot decode it either, so it stays there for an operator (the poison alert watches
+        // the queue, not only the counter).
+        var raw = new Azure.Storage.Queues.QueueClient(_storage.ConnectionString, "call-notes");
+        await raw.CreateIfNotExistsAsync();
+        await raw.SendMessageAsync("this is {not base64");
+        var poison = new Azure.Storage.Queues.QueueClient(_storage.ConnectionString, "call-notes-poison");
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        // Counted with the invisible ones: the poison queue's listener takes it and, unable to decode it, leaves it leased.
+        while (!(await poison.ExistsAsync()).Value || (await poison.GetPropertiesAsync()).Value.ApproximateMessagesCount == 0)
+        {
+            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(20), "the message did not reach call-notes-poison");
+            await Task.Delay(100);
+        }
+
+        Assert.Equal(0, (await raw.GetPropertiesAsync()).Value.ApproximateMessagesCount);
+        Assert.DoesNotContain("is no notes request", app.Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task A_storage_outage_at_session_end_still_ends_with_notes()
     {
         await using var app = App();
@@ -273,7 +299,7 @@ public sealed class NotesTests : IAsyncLifetime
         var clock = System.Diagnostics.Stopwatch.StartNew();
         while (Count(app.Output, line) < times)
         {
-            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(20), $"'{line}' logged {Count(app.Output, line)} of {times} times");
+            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(20), $"'{line}' logged {Count(app.Output, line)} of {times} times; the log ends: {app.Output[Math.Max(0, app.Output.Length - 3000)..]}");
             await Task.Delay(50);
         }
 

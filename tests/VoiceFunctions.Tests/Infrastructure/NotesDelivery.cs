@@ -8,14 +8,14 @@ namespace VoiceFunctions.Tests.Infrastructure;
 
 /// <summary>
 /// Waits for a call's notes over HTTP (<c>GET /api/sessions/{id}</c>). The requests are the app's own, on the Azurite
-/// queue <c>call-notes</c>; what runs them is the Functions host's queue trigger. Until the emulator has one
-/// (<see cref="ByHand"/>), a message found on the queue is delivered as the host's admin API would run it:
+/// queue <c>call-notes</c>; what runs them is the emulator's queue trigger (<see cref="WebhookApp.EnableQueues"/>). With
+/// <see cref="ByHand"/> (an app without queue triggers) a message found on the queue is run as the host's admin API would:
 /// <c>POST /admin/functions/CallNotes</c> with the message's text as input, base64-decoded as the trigger decodes it.
 /// </summary>
 public static class NotesDelivery
 {
-    /// <summary>True while the emulator has no queue trigger: messages are read off the queue and run through the admin API.</summary>
-    public static bool ByHand { get; set; } = true;
+    /// <summary>True: messages are read off the queue and run through the admin API (an app whose queue triggers are off).</summary>
+    public static bool ByHand { get; set; }
 
     /// <summary>The notes' JSON once they are written or failed; fails the test after <paramref name="timeout"/>.</summary>
     public static async Task<JsonElement> WaitForNotesAsync(this CallClient calls, WebhookApp app, Azurite storage, string id, TimeSpan? timeout = null)
