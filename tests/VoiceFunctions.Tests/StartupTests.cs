@@ -291,11 +291,28 @@ public sealed class StartupTests(Azurite azurite)
     {
         var settings = Settings();
         settings.Remove("SessionStore:ConnectionString");
+        settings.Remove("AzureWebJobsStorage"); // the fallback (and, since issue 21, the notes queue's storage)
 
         var (exitCode, output) = await RunUntilExitAsync(settings);
 
         Assert.Equal(1, exitCode);
         Assert.Contains("AzureWebJobsStorage", output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task With_notes_on_the_host_storage_is_required_and_a_notes_webhook_needs_its_secret()
+    {
+        var settings = Settings();
+        settings.Remove("AzureWebJobsStorage");
+        settings["Personas:default:Notes:WebhookUrl"] = "https://crm.example/notes";
+        settings["Personas:default:Notes:Reasons:0"] = "Not A Reason";
+
+        var (exitCode, output) = await RunUntilExitAsync(settings);
+
+        Assert.Equal(1, exitCode);
+        Assert.Contains("Notes: set AzureWebJobsStorage", output, StringComparison.Ordinal);
+        Assert.Contains("Personas:default:Notes:WebhookSecret is required when WebhookUrl is set", output, StringComparison.Ordinal);
+        Assert.Contains("Personas:default:Notes:Reasons entries must be", output, StringComparison.Ordinal);
     }
 
     [Fact]
