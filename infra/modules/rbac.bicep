@@ -48,8 +48,7 @@ var roles = {
   // Log search alert rules run their queries with the alert identity (App Insights local auth is off).
   reader: 'acdd72a7-3385-48ef-bd42-f606fba81ae7'
   // The call-notes queue (issue 21): the app puts a message on it at session_end / idle, the host's CallNotes trigger
-  // reads, deletes and moves poison messages (Learn "Connecting to host storage with an identity": queue triggers need
-  // Storage Queue Data Contributor).
+  // reads, deletes and moves poison messages (a write to call-notes-poison: the reader/processor roles alone would not do).
   storageQueueDataContributor: '974c5e8b-45b9-4653-ba55-5f855dd0fb88'
   // Chat completions on the pipeline's model with an Entra ID token (the account has local auth off: no keys).
   cognitiveServicesOpenAiUser: '5e0bd9bd-7b93-4f28-af87-19fc36ad61bd'

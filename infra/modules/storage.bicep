@@ -92,9 +92,8 @@ resource queueService 'Microsoft.Storage/storageAccounts/queueServices@2023-05-0
   name: 'default'
 }
 
-// Both created here, so the app's identity needs no queue-create rights and a first poison message has somewhere to
-// go: the host moves a message that failed maxDequeueCount times to '<queue>-poison' (Azure/azure-sdk-for-net
-// Microsoft.Azure.WebJobs.Extensions.Storage.Queues QueueListener, "-poison" suffix), creating it if missing.
+// Both created here, so nothing needs queue-create rights at run time: the host moves a message that failed
+// maxDequeueCount times to '<queue>-poison' (the host's naming rule; tools/FunctionsHost's README names its source).
 resource notesQueues 'Microsoft.Storage/storageAccounts/queueServices/queues@2023-05-01' = [
   for name in [notesQueueName, '${notesQueueName}-poison']: {
     parent: queueService
