@@ -12,21 +12,6 @@ import { deploymentContainerName as containerNameFor } from 'naming.bicep'
 @description('Environment name; with the subscription, resource group and region it seeds every resource name.')
 param environmentName string
 
-@description('Signing secret of the default persona\'s notes webhook (defaultPersona.notesWebhookUrl): "whsec_" + base64 of 24-64 random bytes (docs/notes-webhook.md). Stored only in Key Vault; the app setting is a reference. Empty = none.')
-@secure()
-param notesWebhookSecret string = ''
-
-@description('Always-ready instances for the CallNotes queue trigger (scaling group function:CallNotes); 0 = none: notes may wait for a cold start.')
-@minValue(0)
-@maxValue(20)
-param alwaysReadyNotesInstances int = 0
-
-@description('How long a call may be silent without session_end before its notes are written anyway (Notes__IdleAfter, hh:mm:ss).')
-param notesIdleAfter string = '00:30:00'
-
-@description('false = no call notes (Notes__Enabled): nothing is queued at session_end.')
-param notesEnabled bool = true
-
 @description('Azure region (must offer Flex Consumption: `az functionapp list-flexconsumption-locations`).')
 param location string = resourceGroup().location
 
@@ -65,7 +50,7 @@ param instanceMemoryMB int = 2048
 @maxValue(1000)
 param maximumInstanceCount int = 100
 
-@description('Private networking: VNet integration (subnet delegated to Microsoft.App/environments), private endpoints + DNS zones for storage blob/table and Key Vault, public network access off on both.')
+@description('Private networking: VNet integration (subnet delegated to Microsoft.App/environments), private endpoints + DNS zones for storage blob/table/queue and Key Vault, public network access off on both.')
 param vnetEnabled bool = false
 
 @description('Zone-redundant Flex plan and ZRS storage (only in regions where Flex offers availability zones; the platform then keeps at least 2 always-ready instances in every scaling group: the http group and one per other function (RetentionPurge, CallNotes, CallNotesPoison, CallNotesIdleSweep), so at least 10 billed instances; docs/infra.md). Cannot be toggled on an existing storage account by redeploying.')
@@ -136,6 +121,20 @@ param openAiCapacity int = 30
 @description('Region of the created Azure OpenAI account (the model must be offered there); empty = location.')
 param openAiLocation string = ''
 
+@description('Signing secret of the default persona\'s notes webhook (defaultPersona.notesWebhookUrl): "whsec_" + base64 of 24-64 random bytes (docs/notes-webhook.md). Stored only in Key Vault; the app setting is a reference. Empty = none.')
+@secure()
+param notesWebhookSecret string = ''
+
+@description('Always-ready instances for the CallNotes queue trigger (scaling group function:CallNotes); 0 = none: notes may wait for a cold start.')
+@minValue(0)
+@maxValue(20)
+param alwaysReadyNotesInstances int = 0
+
+@description('How long a call may be silent without session_end before its notes are written anyway (Notes__IdleAfter, hh:mm:ss).')
+param notesIdleAfter string = '00:30:00'
+
+@description('false = no call notes (Notes__Enabled): nothing is queued at session_end.')
+param notesEnabled bool = true
 
 @description('Persona settings; optional fields are only written when given.')
 type personaType = {
