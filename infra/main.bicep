@@ -50,10 +50,10 @@ param instanceMemoryMB int = 2048
 @maxValue(1000)
 param maximumInstanceCount int = 100
 
-@description('Private networking: VNet integration (subnet delegated to Microsoft.App/environments), private endpoints + DNS zones for storage blob/table and Key Vault, public network access off on both.')
+@description('Private networking: VNet integration (subnet delegated to Microsoft.App/environments), private endpoints + DNS zones for storage blob/table/queue and Key Vault, public network access off on both.')
 param vnetEnabled bool = false
 
-@description('Zone-redundant Flex plan and ZRS storage (only in regions where Flex offers availability zones; the platform then keeps at least 2 always-ready instances in every scaling group: the http group and the RetentionPurge timer\'s own, so at least 4 billed instances; docs/infra.md). Cannot be toggled on an existing storage account by redeploying.')
+@description('Zone-redundant Flex plan and ZRS storage (only in regions where Flex offers availability zones; the platform then keeps at least 2 always-ready instances in every scaling group: the http group and one per other function (RetentionPurge, CallNotes, CallNotesPoison, CallNotesIdleSweep), so at least 10 billed instances; docs/infra.md). Cannot be toggled on an existing storage account by redeploying.')
 param zoneRedundant bool = false
 
 @description('Key Vault purge protection; recommended true for production. Irreversible once deployed.')
@@ -121,6 +121,20 @@ param openAiCapacity int = 30
 @description('Region of the created Azure OpenAI account (the model must be offered there); empty = location.')
 param openAiLocation string = ''
 
+@description('Signing secret of the default persona\'s notes webhook (defaultPersona.notesWebhookUrl): "whsec_" + base64 of 24-64 random bytes (docs/notes-webhook.md). Stored only in Key Vault; the app setting is a reference. Empty = none.')
+@secure()
+param notesWebhookSecret string = ''
+
+@description('Always-ready instances for the CallNotes queue trigger (scaling group function:CallNotes); 0 = none: notes may wait for a cold start.')
+@minValue(0)
+@maxValue(20)
+param alwaysReadyNotesInstances int = 0
+
+@description('How long a call may be silent without session_end before its notes are written anyway (Notes__IdleAfter, hh:mm:ss).')
+param notesIdleAfter string = '00:30:00'
+
+@description('false = no call notes (Notes__Enabled): nothing is queued at session_end.')
+param notesEnabled bool = true
 
 @description('Persona settings; optional fields are only written when given.')
 type personaType = {
@@ -137,6 +151,10 @@ type personaType = {
   voiceToVoice: bool?
   @description('Phone number or SIP target escalations are transferred to.')
   transferTarget: string?
+  @description('Reasons the call notes may give (Personas__<name>__Notes__Reasons__<i>); anything else is "other".')
+  notesReasons: string[]?
+  @description('https URL the call notes are POSTed to, signed (docs/notes-webhook.md); needs notesWebhookSecret.')
+  notesWebhookUrl: string?
 }
 
 var abbrs = loadJsonContent('abbreviations.json')
@@ -164,7 +182,16 @@ var personaSettings = union(
   defaultPersona.?voiceToVoice == null ? {} : { Personas__default__VoiceToVoice: defaultPersona.voiceToVoice! ? 'true' : 'false' },
   empty(defaultPersona.?transferTarget ?? '')
     ? {}
-    : { Personas__default__Escalation__TransferTarget: defaultPersona.transferTarget! }
+    : { Personas__default__Escalation__TransferTarget: defaultPersona.transferTarget! },
+  // A list in configuration is one key per index (Microsoft.Extensions.Configuration binder).
+  toObject(range(0, length(defaultPersona.?notesReasons ?? [])), i => 'Personas__default__Notes__Reasons__${i}', i => defaultPersona.notesReasons![i]),
+  // The secret stays in Key Vault (keyvault.bicep); the setting is a reference, as for AiFlow__ApiToken.
+  empty(defaultPersona.?notesWebhookUrl ?? '')
+    ? {}
+    : {
+        Personas__default__Notes__WebhookUrl: defaultPersona.notesWebhookUrl!
+        Personas__default__Notes__WebhookSecret: '@Microsoft.KeyVault(SecretUri=${keyVault.outputs.notesWebhookSecretReferenceUri})'
+      }
 )
 
 resource identity 'Microsoft.ManagedIdentity/userAssignedIdentities@2023-01-31' = {
@@ -211,6 +238,8 @@ module keyVault 'modules/keyvault.bicep' = {
     tags: tags
     keyVaultName: keyVaultName
     apiToken: apiToken
+    notesWebhookEnabled: !empty(defaultPersona.?notesWebhookUrl ?? '')
+    notesWebhookSecret: notesWebhookSecret
     enablePurgeProtection: enablePurgeProtection
     vnetEnabled: vnetEnabled
     logAnalyticsWorkspaceId: monitoring.outputs.logAnalyticsWorkspaceId
@@ -283,6 +312,10 @@ module functionApp 'modules/functionapp.bicep' = {
     storageAccountName: storage.outputs.storageAccountName
     blobEndpoint: storage.outputs.blobEndpoint
     tableEndpoint: storage.outputs.tableEndpoint
+    queueEndpoint: storage.outputs.queueEndpoint
+    alwaysReadyNotesInstances: alwaysReadyNotesInstances
+    notesIdleAfter: notesIdleAfter
+    notesEnabled: notesEnabled
     deploymentContainerName: storage.outputs.deploymentContainerName
     sessionTableName: storage.outputs.sessionTableName
     retentionSchedule: retentionSchedule

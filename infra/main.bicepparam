@@ -14,7 +14,19 @@ param defaultPersona = {
   greeting: 'Hallo, wie kann ich Ihnen helfen?'
   language: 'de-DE'
   voiceToVoice: false
+  // Call notes (issue 21, docs/notes-webhook.md), e.g.:
+  // notesReasons: ['appointment', 'prescription', 'invoice']
+  // notesWebhookUrl: 'https://prod-00.westeurope.logic.azure.com/workflows/...'
 }
+
+// The notes webhook's signing secret ("whsec_" + base64 of 32 random bytes), read from the environment like the API
+// token and stored only in Key Vault: export VOICEFUNCTIONS_NOTES_WEBHOOK_SECRET="whsec_$(openssl rand -base64 32)".
+param notesWebhookSecret = readEnvironmentVariable('VOICEFUNCTIONS_NOTES_WEBHOOK_SECRET', '')
+// Call notes on (Notes__Enabled), and how long a call may be silent without session_end before its notes are written.
+param notesEnabled = true
+param notesIdleAfter = '00:30:00'
+// 0 = the CallNotes queue trigger scales from zero (notes may wait for a cold start; nobody is on the line).
+param alwaysReadyNotesInstances = 0
 
 // Further personas go here, e.g. { Personas__sales__SystemPrompt: '...' }.
 param extraAppSettings = {}

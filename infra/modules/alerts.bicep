@@ -115,6 +115,20 @@ var rules = [
     enabled: true
   }
   {
+    // Issue 21: notes the queue gave up on (docs/kql/alert-notes-poisoned.kql). Not urgent for the call itself,
+    // so evaluated every 15 minutes over the same 15 minutes: one poison message fires once.
+    name: 'notes-poisoned'
+    description: 'Call notes given up on after the queue\'s maxDequeueCount (moved to call-notes-poison). Runbook: docs/observability.md#alerts.'
+    severity: 2
+    query: loadTextContent('../../docs/kql/alert-notes-poisoned.kql')
+    measure: 'poisoned'
+    aggregation: 'Total'
+    threshold: 0
+    frequency: 'PT15M'
+    window: 'PT15M'
+    enabled: true
+  }
+  {
     name: 'no-calls-business-hours'
     description: 'No call started during an hour of business time. Runbook: docs/observability.md#alerts.'
     severity: 3

@@ -31,6 +31,20 @@ param blobEndpoint string
 @description('Table endpoint of the storage account (SessionStore__TableServiceUri).')
 param tableEndpoint string
 
+@description('Queue endpoint of the storage account (AzureWebJobsStorage__queueServiceUri: the CallNotes trigger and the app\'s enqueue).')
+param queueEndpoint string
+
+@description('Always-ready instances for the CallNotes queue trigger\'s own scaling group (function:CallNotes); 0 = none, scale from zero.')
+@minValue(0)
+@maxValue(20)
+param alwaysReadyNotesInstances int = 0
+
+@description('How long a call may be silent without session_end before the idle sweep queues its notes (Notes__IdleAfter, a TimeSpan).')
+param notesIdleAfter string = '00:30:00'
+
+@description('false = no call notes at all (Notes__Enabled).')
+param notesEnabled bool = true
+
 @description('Blob container holding the deployment package.')
 param deploymentContainerName string
 
@@ -143,15 +157,28 @@ resource functionApp 'Microsoft.Web/sites@2024-11-01' = {
         }
       }
       scaleAndConcurrency: {
-        // sipgate hangs up after ~1 s: an always-ready instance keeps the first call off a cold start.
-        alwaysReady: alwaysReadyHttpInstances > 0
-          ? [
-              {
-                name: 'http'
-                instanceCount: alwaysReadyHttpInstances
-              }
-            ]
-          : []
+        // sipgate hangs up after ~1 s: an always-ready instance keeps the first call off a cold start. The queue-triggered
+        // CallNotes scales in its own group, "function:CallNotes" (Flex: every non-HTTP function scales on its own; the
+        // name format is Learn "Create and manage function apps in the Flex Consumption plan", "Set always ready
+        // instance counts": function:<FUNCTION_NAME>). Notes may wait for a cold start, so none by default.
+        alwaysReady: concat(
+          alwaysReadyHttpInstances > 0
+            ? [
+                {
+                  name: 'http'
+                  instanceCount: alwaysReadyHttpInstances
+                }
+              ]
+            : [],
+          alwaysReadyNotesInstances > 0
+            ? [
+                {
+                  name: 'function:CallNotes'
+                  instanceCount: alwaysReadyNotesInstances
+                }
+              ]
+            : []
+        )
         instanceMemoryMB: instanceMemoryMB
         maximumInstanceCount: maximumInstanceCount
       }
@@ -182,6 +209,11 @@ var ownedSettings = {
   AzureWebJobsStorage__accountName: storageAccountName
   AzureWebJobsStorage__credential: 'managedidentity'
   AzureWebJobsStorage__clientId: identityClientId
+  // The call-notes queue (issue 21), same identity. The host's storage extensions take <prefix>__queueServiceUri before
+  // deriving https://<accountName>.queue.core.windows.net, so the account's real endpoint holds in every cloud.
+  AzureWebJobsStorage__queueServiceUri: queueEndpoint
+  Notes__Enabled: notesEnabled ? 'true' : 'false'
+  Notes__IdleAfter: notesIdleAfter
   // The app's session store, same identity.
   SessionStore__TableServiceUri: tableEndpoint
   SessionStore__ClientId: identityClientId

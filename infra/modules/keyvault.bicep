@@ -19,6 +19,16 @@ param apiToken string
 @description('Name of the secret that stores the API token.')
 param apiTokenSecretName string = 'AiFlow--ApiToken'
 
+@description('true when the default persona has a notes webhook: its signing secret is stored (a secure value cannot decide that: what-if and snapshots cannot read it).')
+param notesWebhookEnabled bool = false
+
+@description('Signing secret of the default persona\'s notes webhook (whsec_ + base64, docs/notes-webhook.md).')
+@secure()
+param notesWebhookSecret string = ''
+
+@description('Name of the secret that stores it (the app setting it is referenced from is Personas__default__Notes__WebhookSecret).')
+param notesWebhookSecretName string = 'Personas--default--Notes--WebhookSecret'
+
 @description('Purge protection: recommended for production. Once on it cannot be turned off, and the vault name stays taken for the retention period after deletion.')
 param enablePurgeProtection bool
 
@@ -64,6 +74,17 @@ resource apiTokenSecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
   }
 }
 
+// The notes webhook's signing secret, only with a webhook (issue 21): the app setting carries a reference to it. A
+// webhook without a secret stores an empty one, which the worker refuses at start-up (WebhookSecret required).
+resource notesWebhookSecretValue 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = if (notesWebhookEnabled) {
+  parent: vault
+  name: notesWebhookSecretName
+  properties: {
+    value: notesWebhookSecret
+    contentType: 'text/plain'
+  }
+}
+
 // Who read or changed the secret, and when.
 resource auditLogs 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {
   scope: vault
@@ -80,3 +101,5 @@ output keyVaultName string = vault.name
 output keyVaultId string = vault.id
 // Versionless URI: the app picks up a rotated token on its next reference refresh.
 output apiTokenReferenceUri string = '${vault.properties.vaultUri}secrets/${apiTokenSecret.name}'
+// Versionless too.
+output notesWebhookSecretReferenceUri string = '${vault.properties.vaultUri}secrets/${notesWebhookSecretName}'

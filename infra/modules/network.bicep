@@ -1,8 +1,8 @@
 // Optional private networking (main.bicep `vnetEnabled`), after Azure-Samples/functions-quickstart-dotnet-azd
 // (infra/app/vnet.bicep, storage-PrivateEndpoint.bicep): a VNet with a subnet delegated to
 // Microsoft.App/environments for the Flex app's outbound VNet integration, and a subnet for private endpoints
-// to storage (blob: host + deployment package; table: sessions; no queue, the app has no queue triggers) and to
-// Key Vault (the API token reference), each with its private DNS zone linked to the VNet.
+// to storage (blob: host + deployment package; table: sessions; queue: the call-notes queue the CallNotes trigger
+// polls and the app writes to, issue 21) and to Key Vault (the API token reference), each with its private DNS zone linked to the VNet.
 
 @description('Azure region.')
 param location string
@@ -16,7 +16,7 @@ param vnetName string
 @description('Name prefix of the private endpoints.')
 param privateEndpointPrefix string
 
-@description('Storage account reached through blob and table private endpoints.')
+@description('Storage account reached through blob, table and queue private endpoints.')
 param storageAccountId string
 
 @description('Key Vault reached through a vault private endpoint.')
@@ -88,6 +88,12 @@ var endpoints = [
     groupId: 'table'
     target: 'storage'
     zone: 'privatelink.table.${environment().suffixes.storage}'
+  }
+  {
+    name: 'queue'
+    groupId: 'queue'
+    target: 'storage'
+    zone: 'privatelink.queue.${environment().suffixes.storage}'
   }
   {
     name: 'vault'

@@ -47,11 +47,12 @@ var roles = {
   keyVaultSecretsUser: '4633458b-17de-408a-b874-0445c86b69e6'
   // Log search alert rules run their queries with the alert identity (App Insights local auth is off).
   reader: 'acdd72a7-3385-48ef-bd42-f606fba81ae7'
+  // The call-notes queue (issue 21): the app puts a message on it at session_end / idle, the host's CallNotes trigger
+  // reads, deletes and moves poison messages (a write to call-notes-poison: the reader/processor roles alone would not do).
+  storageQueueDataContributor: '974c5e8b-45b9-4653-ba55-5f855dd0fb88'
   // Chat completions on the pipeline's model with an Entra ID token (the account has local auth off: no keys).
   cognitiveServicesOpenAiUser: '5e0bd9bd-7b93-4f28-af87-19fc36ad61bd'
 }
-// Storage Queue Data Contributor is deliberately absent: the app has HTTP triggers only, and the
-// Functions host needs queues only for queue/blob triggers or Durable Functions.
 
 resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
   name: storageAccountName
@@ -72,6 +73,7 @@ resource openAiAccount 'Microsoft.CognitiveServices/accounts@2024-10-01' existin
 var storageRoles = [
   roles.storageBlobDataOwner
   roles.storageTableDataContributor
+  roles.storageQueueDataContributor
 ]
 
 resource appStorageRoles 'Microsoft.Authorization/roleAssignments@2022-04-01' = [

@@ -1,5 +1,6 @@
 // Storage for the Functions host (identity-based AzureWebJobsStorage), the Flex deployment
-// package container and the app's session table. No account keys are usable: shared key is off.
+// package container, the app's session table and the call-notes queues (issue 21). No account keys are usable:
+// shared key is off.
 
 @description('Azure region.')
 param location string
@@ -17,6 +18,9 @@ param deploymentContainerName string
 
 @description('Table the app stores call sessions in (SessionStore__TableName).')
 param sessionTableName string
+
+@description('Queue a finished call\'s notes job is put on (the CallNotes queue trigger reads it).')
+param notesQueueName string = 'call-notes'
 
 @description('Zone-redundant storage (Standard_ZRS), required when the Flex plan is zone redundant; otherwise Standard_LRS.')
 param zoneRedundant bool
@@ -83,6 +87,22 @@ resource sessionTable 'Microsoft.Storage/storageAccounts/tableServices/tables@20
   name: sessionTableName
 }
 
+resource queueService 'Microsoft.Storage/storageAccounts/queueServices@2023-05-01' = {
+  parent: storage
+  name: 'default'
+}
+
+// Both created here, so nothing needs queue-create rights at run time: the host moves a message that failed
+// maxDequeueCount times to '<queue>-poison' (the host's naming rule; tools/FunctionsHost's README names its source).
+resource notesQueues 'Microsoft.Storage/storageAccounts/queueServices/queues@2023-05-01' = [
+  for name in [notesQueueName, '${notesQueueName}-poison']: {
+    parent: queueService
+    name: name
+  }
+]
+
+// No diagnostic setting on the queue service: the trigger polls every few seconds per instance (host.json
+// maxPollingInterval), and logging each empty GetMessages would cost more Log Analytics ingestion than it tells.
 var storageLogs = [
   { category: 'StorageRead', enabled: true }
   { category: 'StorageWrite', enabled: true }
@@ -118,5 +138,7 @@ output storageAccountName string = storage.name
 output storageAccountId string = storage.id
 output blobEndpoint string = storage.properties.primaryEndpoints.blob
 output tableEndpoint string = storage.properties.primaryEndpoints.table
+output queueEndpoint string = storage.properties.primaryEndpoints.queue
+output notesQueueNames array = [for (name, i) in [notesQueueName, '${notesQueueName}-poison']: notesQueues[i].name]
 output deploymentContainerName string = deploymentContainer.name
 output sessionTableName string = sessionTable.name

@@ -60,6 +60,18 @@ var sections = [
     query: loadTextContent('../../docs/kql/failures.kql')
     visualization: 'table'
   }
+  {
+    name: 'notes-why-people-called'
+    title: 'Why people called: call notes by reason and outcome per day, last 30 days'
+    query: loadTextContent('../../docs/kql/notes-why-people-called.kql')
+    visualization: 'table'
+  }
+  {
+    name: 'notes-callbacks-open'
+    title: 'Callbacks requested, last 7 days (an upper bound of those still open: nothing marks one done; the calls are in the session store)'
+    query: loadTextContent('../../docs/kql/notes-callbacks-open.kql')
+    visualization: 'table'
+  }
 ]
 
 var queryItems = [
@@ -86,7 +98,7 @@ var workbook = {
         type: 1
         name: 'header'
         content: {
-          json: '## VoiceFunctions operations\nCalls, modes, answer latency against sipgate\'s 1 s deadline, storage health and failures. Queries: docs/kql in the repository.'
+          json: '## VoiceFunctions operations\nCalls, modes, answer latency against sipgate\'s 1 s deadline, storage health, failures, and what the call notes say. Queries: docs/kql in the repository.'
         }
       }
     ],

@@ -117,7 +117,8 @@ public class FirstDeploymentTests
         var site = snap.Single("Microsoft.Web/sites");
         Assert.Equal($"{vnet["id"]}/subnets/app", (string?)site["properties"]!["virtualNetworkSubnetId"]);
 
-        // Private endpoints: blob (host + package) and table (sessions) on the account, vault on Key Vault, each with a DNS zone group.
+        // Private endpoints: blob (host + package), table (sessions) and queue (call notes) on the account, vault on Key
+        // Vault, each with a DNS zone group.
         var endpoints = snap.OfType("Microsoft.Network/privateEndpoints")
             .Select(e => e["properties"]!["privateLinkServiceConnections"]![0]!["properties"]!)
             .Select(c => ((string)c["groupIds"]![0]!, (string)c["privateLinkServiceId"]!))
@@ -125,12 +126,13 @@ public class FirstDeploymentTests
             .ToArray();
         var storageId = (string)snap.Single("Microsoft.Storage/storageAccounts")["id"]!;
         var vaultId = (string)snap.Single("Microsoft.KeyVault/vaults")["id"]!;
-        Assert.Equal([("blob", storageId), ("table", storageId), ("vault", vaultId)], endpoints);
-        Assert.Equal(3, snap.OfType("Microsoft.Network/privateEndpoints/privateDnsZoneGroups").Count());
-        Assert.Equal(3, snap.OfType("Microsoft.Network/privateDnsZones/virtualNetworkLinks").Count());
+        Assert.Equal([("blob", storageId), ("queue", storageId), ("table", storageId), ("vault", vaultId)], endpoints);
+        Assert.Equal(4, snap.OfType("Microsoft.Network/privateEndpoints/privateDnsZoneGroups").Count());
+        Assert.Equal(4, snap.OfType("Microsoft.Network/privateDnsZones/virtualNetworkLinks").Count());
         var zones = string.Join("\n", snap.OfType("Microsoft.Network/privateDnsZones").Select(z => (string)z["name"]!));
         Assert.Contains("privatelink.blob.", zones, StringComparison.Ordinal);
         Assert.Contains("privatelink.table.", zones, StringComparison.Ordinal);
+        Assert.Contains("privatelink.queue.", zones, StringComparison.Ordinal);
         Assert.Contains("'.vaultcore.'", zones, StringComparison.Ordinal);
         Assert.All(snap.OfType("Microsoft.Network/privateDnsZones"), z => Assert.Equal("global", (string?)z["location"]));
 

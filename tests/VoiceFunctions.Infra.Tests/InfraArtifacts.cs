@@ -59,6 +59,19 @@ internal sealed class InfraArtifacts
         // that is not a valid container name as it stands.
         NoChatModelSnapshot = TakeSnapshot(WriteVariant("no-chat-model.bicepparam", ("chatModelEnabled", "false")));
 
+        // Call notes configured (issue 21): reasons and a signed webhook for the default persona, an always-ready notes instance.
+        var notes = WriteVariant(
+            "notes.bicepparam",
+            ("notesWebhookSecret", $"'{NotesWebhookSecret}'"),
+            ("alwaysReadyNotesInstances", "1"),
+            ("notesIdleAfter", "'00:45:00'"));
+        var notesPath = Path.Combine(WorkDirectory, notes);
+        File.WriteAllText(notesPath, File.ReadAllText(notesPath).Replace(
+            "  voiceToVoice: false\n",
+            $"  voiceToVoice: false\n  notesReasons: ['appointment', 'prescription', 'invoice']\n  notesWebhookUrl: '{NotesWebhookUrl}'\n",
+            StringComparison.Ordinal));
+        NotesSnapshot = TakeSnapshot(notes);
+
         var hardened = WriteVariant(
             "hardened.bicepparam",
             ("vnetEnabled", "true"),
@@ -105,6 +118,10 @@ internal sealed class InfraArtifacts
     public const string ExistingOpenAiDeployment = "prod-chat";
 
     public const string AlertEmail = "oncall@example.com";
+
+    public const string NotesWebhookSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSwNotesInfraTest0";
+
+    public const string NotesWebhookUrl = "https://prod-00.westeurope.logic.azure.com/workflows/notes/triggers/manual/paths/invoke";
 
     /// <summary>main.bicepparam with the given parameters replaced (or appended when absent).</summary>
     private string WriteVariant(string fileName, params (string Name, string Value)[] overrides)
@@ -155,6 +172,9 @@ internal sealed class InfraArtifacts
 
     /// <summary>chatModelEnabled = false: voice-to-voice personas only.</summary>
     public Snapshot NoChatModelSnapshot { get; }
+
+    /// <summary>main.bicepparam with call notes configured: reasons, a signed webhook, an always-ready notes instance.</summary>
+    public Snapshot NotesSnapshot { get; }
 
     public BicepResult HardenedParamsLint { get; }
 

@@ -35,7 +35,7 @@ public class MonitoringTests
         Assert.Equal([InsightsId(snap)], data["fallbackResourceIds"]!.AsArray().Select(i => (string)i!));
         var queries = data["items"]!.AsArray().Where(i => (int)i!["type"]! == 3).Select(i => i!["content"]!).ToList();
         Assert.All(queries, q => Assert.Equal("microsoft.insights/components", (string?)q["resourceType"]));
-        Assert.Equal(7, queries.Count);
+        Assert.Equal(9, queries.Count);
     }
 
     [Fact]
@@ -44,7 +44,7 @@ public class MonitoringTests
         var docs = Directory.GetFiles(Path.Combine(RepoRoot, "docs", "kql"), "*.kql").ToDictionary(f => Path.GetFileNameWithoutExtension(f)!, File.ReadAllText);
         var snap = Infra.DefaultSnapshot;
         var items = Workbook(snap)["items"]!.AsArray().Where(i => (int)i!["type"]! == 3).ToDictionary(i => (string)i!["name"]!, i => (string)i!["content"]!["query"]!);
-        foreach (var (item, file) in new[] { ("calls-per-hour", "calls-per-hour"), ("calls-by-persona", "calls-by-persona"), ("mode-split", "mode-split"), ("answer-latency", "webhook-latency"), ("storage-health", "storage-health"), ("failures", "failures") })
+        foreach (var (item, file) in new[] { ("calls-per-hour", "calls-per-hour"), ("calls-by-persona", "calls-by-persona"), ("mode-split", "mode-split"), ("answer-latency", "webhook-latency"), ("storage-health", "storage-health"), ("failures", "failures"), ("notes-why-people-called", "notes-why-people-called"), ("notes-callbacks-open", "notes-callbacks-open") })
         {
             Assert.Equal(docs[file], items[item]);
         }
@@ -56,7 +56,7 @@ public class MonitoringTests
         Assert.Equal(docs["call-timeline"], timeline.Replace("let sessionId = tolower(\"{SessionId}\");", "let sessionId = \"00000000-0000-0000-0000-000000000000\";", StringComparison.Ordinal));
 
         var rules = Rules(snap).ToDictionary(r => ((string)r["name"]!).Split('-', 3)[^1], r => (string)r["properties"]!["criteria"]!["allOf"]![0]!["query"]!);
-        Assert.Equal(["answer-p95", "late-answers", "lost-steps", "no-calls-business-hours", "storage-failures", "webhook-5xx"], rules.Keys.Order());
+        Assert.Equal(["answer-p95", "late-answers", "lost-steps", "no-calls-business-hours", "notes-poisoned", "storage-failures", "webhook-5xx"], rules.Keys.Order());
         foreach (var (name, query) in rules)
         {
             Assert.Equal(docs[$"alert-{name}"], query);
@@ -117,7 +117,7 @@ public class MonitoringTests
         var snap = Infra.DefaultSnapshot;
         var alertIdentity = (string)snap.Single("Microsoft.ManagedIdentity/userAssignedIdentities", "id-alerts-")["id"]!;
         var rules = Rules(snap).ToList();
-        Assert.Equal(6, rules.Count);
+        Assert.Equal(7, rules.Count);
         var runbook = File.ReadAllText(Path.Combine(RepoRoot, "docs", "observability.md"));
         foreach (var rule in rules)
         {
@@ -140,6 +140,9 @@ public class MonitoringTests
         Assert.Equal("p95", (string?)thresholds["answer-p95"]["metricMeasureColumn"]);
         Assert.Equal(5, (int)thresholds["storage-failures"]["threshold"]!);
         Assert.Equal(0, (int)thresholds["lost-steps"]["threshold"]!);
+        // Any notes given up on (issue 21).
+        Assert.Equal(0, (int)thresholds["notes-poisoned"]["threshold"]!);
+        Assert.Equal("poisoned", (string?)thresholds["notes-poisoned"]["metricMeasureColumn"]);
         // The optional business-hours rule is off unless asked for.
         var noCalls = rules.Single(r => ((string)r["name"]!).EndsWith("no-calls-business-hours", StringComparison.Ordinal));
         Assert.False((bool?)noCalls["properties"]!["enabled"]);

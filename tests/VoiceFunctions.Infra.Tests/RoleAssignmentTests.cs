@@ -7,6 +7,7 @@ public class RoleAssignmentTests
 {
     private const string BlobDataOwner = "b7e6dc6d-f1e8-4753-8033-0f276bb0955b";
     private const string TableDataContributor = "0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3";
+    public const string QueueDataContributor = "974c5e8b-45b9-4653-ba55-5f855dd0fb88";
     private const string MetricsPublisher = "3913510d-42f4-4e42-8a64-420c390055eb";
     private const string SecretsUser = "4633458b-17de-408a-b874-0445c86b69e6";
     private const string Reader = "acdd72a7-3385-48ef-bd42-f606fba81ae7";
@@ -49,13 +50,15 @@ public class RoleAssignmentTests
         {
             (BlobDataOwner, storage),
             (TableDataContributor, storage),
+            // The call-notes queue (issue 21): the app enqueues, the host's CallNotes trigger reads and moves poison.
+            (QueueDataContributor, storage),
             (MetricsPublisher, insights),
             (SecretsUser, vault),
             (OpenAiUser, openAi),
         };
         Assert.Equal(expected.Order(), assignments.Select(a => (a.Role, a.Scope)).Order());
 
-        // All for managed identities (service principals): the app's five above and the alert rules' Reader on App Insights.
+        // All for managed identities (service principals): the app's six above and the alert rules' Reader on App Insights.
         Assert.All(snap.OfType("Microsoft.Authorization/roleAssignments"),
             r => Assert.Equal("ServicePrincipal", (string?)r["properties"]!["principalType"]));
         var alertIdentity = (string)snap.Single("Microsoft.ManagedIdentity/userAssignedIdentities", "id-alerts-")["name"]!;
@@ -109,7 +112,7 @@ public class RoleAssignmentTests
         var insights = IdOf(infra.DeveloperSnapshot, "Microsoft.Insights/components");
         var developer = Assignments(infra.DeveloperSnapshot).Where(a => a.Principal == InfraArtifacts.DeveloperPrincipalId).ToArray();
         // Monitoring Metrics Publisher: a local run with Entra auth sends telemetry to App Insights (local auth off).
-        Assert.Equal(new[] { (BlobDataOwner, storage), (TableDataContributor, storage), (OpenAiUser, openAi), (MetricsPublisher, insights) }.Order(), developer.Select(a => (a.Role, a.Scope)).Order());
+        Assert.Equal(new[] { (BlobDataOwner, storage), (TableDataContributor, storage), (QueueDataContributor, storage), (OpenAiUser, openAi), (MetricsPublisher, insights) }.Order(), developer.Select(a => (a.Role, a.Scope)).Order());
         var developerTypes = infra.DeveloperSnapshot.OfType("Microsoft.Authorization/roleAssignments")
             .Where(r => (string?)r["properties"]!["principalId"] == InfraArtifacts.DeveloperPrincipalId)
             .Select(r => (string?)r["properties"]!["principalType"]);

@@ -29,6 +29,14 @@ public sealed class AlertQueryTests
     }
 
     [Fact]
+    public void Poisoned_notes_are_the_sum_of_the_poison_counter_not_failed_notes_nor_the_hosts_function_counts()
+    {
+        // Two export intervals of the worker's counter (2 + 1); notes written as failed, the poison function's
+        // invocation counts and its own log line do not count.
+        Assert.Equal(3.0, Evaluate("alert-notes-poisoned.kql", "poisoned"));
+    }
+
+    [Fact]
     public void The_evaluator_refuses_what_it_does_not_understand()
     {
         Assert.Throws<NotSupportedException>(() => MiniKql.Run("requests | extend x = 1 | summarize n = count()", Rows));
@@ -45,7 +53,7 @@ public sealed class AlertQueryTests
 /// <summary>
 /// A deliberately tiny KQL evaluator: <c>T</c> or <c>union (q), (q)</c>, then <c>where</c> (==, !=, &lt;, &lt;=, &gt;, &gt;=,
 /// and, or, parentheses, tostring(), toint(), column and <c>customDimensions.Key</c>), <c>project c = expr</c> and a
-/// final <c>summarize c = count()</c> or <c>dcount(column)</c>. Anything else throws <see cref="NotSupportedException"/>.
+/// final <c>summarize c = count()</c>, <c>dcount(column)</c> or <c>sum(column)</c> (a double; 0 over no rows, as Kusto). Anything else throws <see cref="NotSupportedException"/>.
 /// Semantics as Kusto's for these: a missing value is null, comparisons with null are false, toint of a non-number is null.
 /// </summary>
 internal static class MiniKql
@@ -66,7 +74,18 @@ internal static class MiniKql
         }
 
         var (name, function, argument) = summary.Value;
-        object? value = function == "count" ? (long)rows.Count : rows.Select(r => Get(r, argument!)?.ToString()).Where(v => v is not null).Distinct().LongCount();
+        object? value = function switch
+        {
+            "count" => (object)(long)rows.Count,
+            "sum" => rows.Select(r => Get(r, argument!)).Sum(v => v switch
+            {
+                long l => (double)l,
+                double d => d,
+                null => 0.0,
+                _ => throw new NotSupportedException($"sum of {v.GetType().Name}"),
+            }),
+            _ => (object)rows.Select(r => Get(r, argument!)?.ToString()).Where(v => v is not null).Distinct().LongCount(),
+        };
         return new Dictionary<string, object?> { [name] = value };
     }
 
@@ -153,14 +172,14 @@ internal static class MiniKql
                     var name = t[p++];
                     Expect(t, ref p, "=");
                     var function = t[p++];
-                    if (function is not ("count" or "dcount"))
+                    if (function is not ("count" or "dcount" or "sum"))
                     {
                         throw new NotSupportedException($"aggregate {function}");
                     }
 
                     Expect(t, ref p, "(");
                     string? argument = null;
-                    if (function == "dcount")
+                    if (function is "dcount" or "sum")
                     {
                         argument = t[p++];
                     }
@@ -298,6 +317,7 @@ internal static class MiniKql
         JsonObject o => o.ToDictionary(kv => kv.Key, kv => Value(kv.Value)),
         JsonValue v when v.TryGetValue<bool>(out var b) => b,
         JsonValue v when v.TryGetValue<long>(out var l) => l,
+        JsonValue v when v.TryGetValue<double>(out var d) => d,
         JsonValue v => v.ToString(),
         _ => throw new NotSupportedException("arrays in a row"),
     };
