@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Globalization;
 using System.Text.Json.Nodes;
+using System.Text.RegularExpressions;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
@@ -22,7 +23,7 @@ namespace VoiceFunctions.Bench;
 /// Microsoft.Extensions.AI's <c>ChatResponseFormat.ForJsonSchema</c>) with JSON built from that schema, so whatever
 /// fields and enums the app asks for, the answer fits them; any other request with a short spoken reply.
 /// </summary>
-public sealed class NotesModel : IAsyncDisposable
+public sealed partial class NotesModel : IAsyncDisposable
 {
     /// <summary>Reasoning efforts gpt-5.2 takes (2025-12-11; the tests' <c>StandInFamily.Gpt52</c>).</summary>
     private static readonly string[] Efforts = ["none", "low", "medium", "high", "xhigh"];
@@ -45,6 +46,15 @@ public sealed class NotesModel : IAsyncDisposable
 
     /// <summary>Requests by kind: <c>notes</c> (structured output answered), <c>chat</c> (plain reply), <c>refused:&lt;param&gt;</c>, <c>cut</c>.</summary>
     public IReadOnlyDictionary<string, long> Counts => new SortedDictionary<string, long>(_counts, StringComparer.Ordinal);
+
+    /// <summary>
+    /// When the last notes answer for a call was sent (UTC), by the call's tag: the benchmark's caller says "my reference
+    /// is REF-xxxxxxxx" in one turn, the app puts the transcript into the prompt, so the answer can be matched to its call.
+    /// </summary>
+    public ConcurrentDictionary<string, DateTime> AnsweredByTag { get; } = new(StringComparer.Ordinal);
+
+    [GeneratedRegex(@"REF-[0-9A-F]{8}")]
+    private static partial Regex Tag();
 
     public static async Task<NotesModel> StartAsync(TimeSpan delay)
     {
@@ -144,6 +154,11 @@ public sealed class NotesModel : IAsyncDisposable
         };
         context.Response.ContentType = "application/json";
         await context.Response.WriteAsync(completion.ToJsonString());
+        await context.Response.CompleteAsync();
+        if (schema is not null && Tag().Match(body["messages"]?.ToJsonString() ?? string.Empty) is { Success: true } tag)
+        {
+            AnsweredByTag[tag.Value] = DateTime.UtcNow;
+        }
     }
 
     /// <summary>The 400 body for a parameter a reasoning deployment does not take; null when the request is acceptable.</summary>

@@ -26,7 +26,7 @@ public static class NotesPhase
     private static readonly string[] Turns =
     [
         "Hello, I would like to know when my parcel arrives.",
-        "The tracking number is four two seven one, I think.",
+        "My reference is {0}, I think.", // the call's tag: the stand-in model finds it in the prompt (NotesModel.AnsweredByTag)
         "Can you call me back when you know more?",
     ];
 
@@ -93,12 +93,17 @@ public static class NotesPhase
                 Program.Log("  notes-on emulator output (last lines):\n" + Tail(on.App?.Output));
             }
 
+            var allOn = new CallRecorder(null);
+            var allOff = new CallRecorder(null);
+
             // Without working notes, each call is still read back once (the same read load), not waited for.
             var timeout = result.Problems.Count == 0 ? TimeSpan.FromSeconds(o.NotesTimeoutSeconds) : TimeSpan.FromMilliseconds(o.NotesPollMs * 1.5);
             foreach (var pacing in o.NotesPacingMs)
             {
-                result.Schedules.Add(await RunScheduleAsync(on, off, pacing, timeout, o));
+                result.Schedules.Add(await RunScheduleAsync(on, off, model, pacing, timeout, o, allOn, allOff));
             }
+
+            result.AllSchedules = Compare(allOn, allOff);
 
             result.ModelRequests = model.Counts;
             if (on.App!.Process.HasExited || off.App!.Process.HasExited)
@@ -118,12 +123,12 @@ public static class NotesPhase
         return string.Join("\n", lines.TakeLast(40));
     }
 
-    private static async Task<NotesSchedule> RunScheduleAsync(Instance on, Instance off, int pacingMs, TimeSpan timeout, BenchOptions o)
+    private static async Task<NotesSchedule> RunScheduleAsync(Instance on, Instance off, NotesModel model, int pacingMs, TimeSpan timeout, BenchOptions o, CallRecorder allOn, CallRecorder allOff)
     {
         Program.Log($"  notes: {o.NotesCalls} call pairs, {(pacingMs == 0 ? "back to back" : $"one every {pacingMs} ms")}");
-        var recordOn = new CallRecorder();
-        var recordOff = new CallRecorder();
-        var waits = new List<Task<NotesOutcome>>();
+        var recordOn = new CallRecorder(allOn);
+        var recordOff = new CallRecorder(allOff);
+        var waits = new List<(CallPlayed Call, Task<NotesOutcome> Notes)>();
         var clock = Stopwatch.StartNew();
         for (var i = 0; i < o.NotesCalls; i++)
         {
@@ -148,12 +153,16 @@ public static class NotesPhase
 
             if (a.EndedUtc is { } ended)
             {
-                waits.Add(WaitForNotesAsync(on, off, a.Id, b.Id, ended, a.EndedTimestamp, timeout, o.NotesPollMs));
+                waits.Add((a, WaitForNotesAsync(on, off, a.Id, b.Id, ended, a.EndedTimestamp, timeout, o.NotesPollMs)));
             }
         }
 
         var playSeconds = clock.Elapsed.TotalSeconds;
-        var outcomes = await Task.WhenAll(waits);
+        await Task.WhenAll(waits.Select(w => w.Notes));
+        var outcomes = waits.Select(w => w.Notes.Result with
+        {
+            ModelAnsweredMs = model.AnsweredByTag.TryGetValue(w.Call.Tag, out var answered) ? Math.Round((answered - w.Call.EndedUtc!.Value).TotalMilliseconds, 1) : null,
+        }).ToList();
         var schedule = new NotesSchedule
         {
             Name = pacingMs == 0 ? "back to back" : F($"one pair every {pacingMs} ms"),
@@ -166,25 +175,33 @@ public static class NotesPhase
             FailureReasons = new SortedDictionary<string, int>(outcomes.Where(x => x.Status != "written").GroupBy(x => x.Error ?? x.Status ?? "none", StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.Count(), StringComparer.Ordinal), StringComparer.Ordinal),
             Sources = new SortedDictionary<string, int>(outcomes.Where(x => x.Status == "written").GroupBy(x => x.Source ?? "(none)", StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.Count(), StringComparer.Ordinal), StringComparer.Ordinal),
             AtHasFraction = outcomes.Any(x => x.AtText is not null) && outcomes.Where(x => x.AtText is not null).All(x => x.AtText!.Contains('.', StringComparison.Ordinal)),
-            StoredMs = Spread.From(outcomes.Where(x => x.Status == "written" && x.StoredMs is not null).Select(x => x.StoredMs!.Value)),
+            AtMs = Spread.From(outcomes.Where(x => x.Status == "written" && x.AtMs is not null).Select(x => x.AtMs!.Value)),
+            ModelAnsweredMs = Spread.From(outcomes.Where(x => x.Status == "written" && x.ModelAnsweredMs is not null).Select(x => x.ModelAnsweredMs!.Value)),
             SeenMs = Spread.From(outcomes.Where(x => x.Status == "written").Select(x => x.SeenMs)),
-            On = recordOn.Summary(),
-            Off = recordOff.Summary(),
+            Answers = Compare(recordOn, recordOff),
         };
+
+        Program.Log($"    written {schedule.Written}, failed {schedule.Failed}, timed out {schedule.TimedOut}; model answered p50 {schedule.ModelAnsweredMs?.P50Ms} ms, p95 {schedule.ModelAnsweredMs?.P95Ms} ms; seen p50 {schedule.SeenMs?.P50Ms} ms, p95 {schedule.SeenMs?.P95Ms} ms; session_end p50 on/off {schedule.Answers.Ratios.GetValueOrDefault("session_end.p50.on/off")}");
+        return schedule;
+    }
+
+    /// <summary>Each event type's answer times on and off, and the ratios on ÷ off.</summary>
+    private static AnswerComparison Compare(CallRecorder on, CallRecorder off)
+    {
+        var result = new AnswerComparison { On = on.Summary(), Off = off.Summary() };
         foreach (var type in LoadGenerator.EventTypes)
         {
-            var x = schedule.On.GetValueOrDefault(type);
-            var y = schedule.Off.GetValueOrDefault(type);
+            var x = result.On.GetValueOrDefault(type);
+            var y = result.Off.GetValueOrDefault(type);
             if (x is { Count: > 0 } && y is { Count: > 0 })
             {
-                schedule.Ratios[$"{type}.p50.on/off"] = Ratio(x.P50Ms, y.P50Ms);
-                schedule.Ratios[$"{type}.p95.on/off"] = Ratio(x.P95Ms, y.P95Ms);
-                schedule.Ratios[$"{type}.mean.on/off"] = Ratio(x.MeanMs, y.MeanMs);
+                result.Ratios[$"{type}.p50.on/off"] = Ratio(x.P50Ms, y.P50Ms);
+                result.Ratios[$"{type}.p95.on/off"] = Ratio(x.P95Ms, y.P95Ms);
+                result.Ratios[$"{type}.mean.on/off"] = Ratio(x.MeanMs, y.MeanMs);
             }
         }
 
-        Program.Log($"    written {schedule.Written}, failed {schedule.Failed}, timed out {schedule.TimedOut}; stored p50 {schedule.StoredMs?.P50Ms} ms, p95 {schedule.StoredMs?.P95Ms} ms; session_end p50 on/off {schedule.Ratios.GetValueOrDefault("session_end.p50.on/off")}");
-        return schedule;
+        return result;
     }
 
     private static double Ratio(double a, double b) => b <= 0 ? double.NaN : Math.Round(a / b, 2);
@@ -195,19 +212,20 @@ public static class NotesPhase
     private static async Task<CallPlayed> PlayCallAsync(Instance instance, CallRecorder? recorder)
     {
         var id = Guid.NewGuid().ToString();
+        var tag = "REF-" + Convert.ToHexString(RandomNumberGenerator.GetBytes(4));
         if (!await SendAsync(instance, recorder, 0, LoadGenerator.Body("session_start", id)))
         {
-            return new CallPlayed(id, null, 0);
+            return new CallPlayed(id, tag, null, 0);
         }
 
         foreach (var text in Turns)
         {
-            await SendAsync(instance, recorder, 1, LoadGenerator.Body("user_speak", id, text));
+            await SendAsync(instance, recorder, 1, LoadGenerator.Body("user_speak", id, string.Format(CultureInfo.InvariantCulture, text, tag)));
         }
 
         return await SendAsync(instance, recorder, 2, LoadGenerator.Body("session_end", id))
-            ? new CallPlayed(id, DateTime.UtcNow, Stopwatch.GetTimestamp())
-            : new CallPlayed(id, null, 0);
+            ? new CallPlayed(id, tag, DateTime.UtcNow, Stopwatch.GetTimestamp())
+            : new CallPlayed(id, tag, null, 0);
     }
 
     private static async Task<bool> SendAsync(Instance instance, CallRecorder? recorder, int type, byte[] body)
@@ -266,10 +284,10 @@ public static class NotesPhase
 
             var seenMs = Math.Round(Stopwatch.GetElapsedTime(endedTimestamp).TotalMilliseconds, 1);
             var atText = notes["at"]?.GetValue<string>();
-            double? storedMs = DateTimeOffset.TryParse(atText, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var at)
+            double? atMs = DateTimeOffset.TryParse(atText, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var at)
                 ? Math.Round((at.UtcDateTime - endedUtc).TotalMilliseconds, 1)
                 : null;
-            return new NotesOutcome(status, notes["source"]?.GetValue<string>(), notes["error"]?.GetValue<string>(), atText, storedMs, seenMs);
+            return new NotesOutcome(status, notes["source"]?.GetValue<string>(), notes["error"]?.GetValue<string>(), atText, atMs, seenMs);
         }
 
         return new NotesOutcome(null, null, lastError ?? "timeout", null, null, 0);
@@ -284,9 +302,13 @@ public static class NotesPhase
         return await JsonNode.ParseAsync(await response.Content.ReadAsStreamAsync()) as JsonObject;
     }
 
-    private sealed record CallPlayed(string Id, DateTime? EndedUtc, long EndedTimestamp);
+    private sealed record CallPlayed(string Id, string Tag, DateTime? EndedUtc, long EndedTimestamp);
 
-    private sealed record NotesOutcome(string? Status, string? Source, string? Error, string? AtText, double? StoredMs, double SeenMs);
+    /// <summary>One call's notes: status, and ms after session_end's answer: <c>at</c>, the model's answer, the poll that saw them.</summary>
+    private sealed record NotesOutcome(string? Status, string? Source, string? Error, string? AtText, double? AtMs, double SeenMs)
+    {
+        public double? ModelAnsweredMs { get; init; }
+    }
 
     /// <summary>One app instance under its own emulator on its own Azurite.</summary>
     private sealed class Instance(string name, AzuriteProcess storage, AppVariant variant, string functionKey, string masterKey) : IAsyncDisposable
@@ -315,7 +337,7 @@ public static class NotesPhase
     }
 
     /// <summary>Latencies of one instance by event type (0 session_start, 1 user_speak, 2 session_end).</summary>
-    private sealed class CallRecorder
+    private sealed class CallRecorder(CallRecorder? all)
     {
         private readonly ConcurrentBag<(int Type, long Ticks, int RoundTrips)> _answers = [];
         private readonly ConcurrentDictionary<string, int> _errors = new(StringComparer.Ordinal);
@@ -329,9 +351,14 @@ public static class NotesPhase
             }
 
             _answers.Add((type, ticks, roundTrips));
+            all?.Add(type, ticks, status, roundTrips);
         }
 
-        public void Fail(int type, string kind) => _errors.AddOrUpdate(LoadGenerator.EventTypes[type] + ":" + kind, 1, (_, n) => n + 1);
+        public void Fail(int type, string kind)
+        {
+            _errors.AddOrUpdate(LoadGenerator.EventTypes[type] + ":" + kind, 1, (_, n) => n + 1);
+            all?.Fail(type, kind);
+        }
 
         public Dictionary<string, EventSpread> Summary()
         {
@@ -417,12 +444,24 @@ public sealed record NotesSchedule
     /// <summary>Whether every <c>notes.at</c> seen had sub-second digits (else the stored times are ±1 s).</summary>
     public bool AtHasFraction { get; init; }
 
-    /// <summary>notes.at − the client's UTC clock at session_end's 2xx (same machine clock), written notes only.</summary>
-    public Spread? StoredMs { get; init; }
+    /// <summary>
+    /// notes.at − the client's UTC clock at session_end's 2xx (same machine clock), written notes only. The app takes
+    /// <c>at</c> when CallNotes has read the trace's facts, before it asks the model: the queue's share of the time.
+    /// </summary>
+    public Spread? AtMs { get; init; }
 
-    /// <summary>session_end's 2xx → the poll that first saw the notes (late by up to the poll interval plus a read).</summary>
+    /// <summary>The stand-in's (last) notes answer for the call − session_end's 2xx: a lower bound of "stored".</summary>
+    public Spread? ModelAnsweredMs { get; init; }
+
+    /// <summary>session_end's 2xx → the poll that first saw the notes (late by up to the poll interval plus a read): an upper bound of "stored".</summary>
     public Spread? SeenMs { get; init; }
 
+    public AnswerComparison Answers { get; init; } = new();
+}
+
+/// <summary>Answer times by event type of the notes-on and the notes-off instance, and on ÷ off.</summary>
+public sealed record AnswerComparison
+{
     public Dictionary<string, EventSpread> On { get; init; } = [];
     public Dictionary<string, EventSpread> Off { get; init; } = [];
     public Dictionary<string, double> Ratios { get; } = [];
@@ -441,6 +480,9 @@ public sealed record NotesResult
     public int UserSpeakPerCall { get; init; }
     public List<string> WarmUp { get; set; } = [];
     public List<NotesSchedule> Schedules { get; } = [];
+
+    /// <summary>Every schedule's answers together (the larger sample for on ÷ off).</summary>
+    public AnswerComparison? AllSchedules { get; set; }
     public IReadOnlyDictionary<string, long> ModelRequests { get; set; } = new Dictionary<string, long>();
     public List<string> Problems { get; } = [];
 }
