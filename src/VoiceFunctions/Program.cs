@@ -2,6 +2,7 @@ using Microsoft.Azure.Functions.Worker.Builder;
 using VoiceFunctions.Calls;
 using VoiceFunctions.Chat;
 using VoiceFunctions.Hosting;
+using VoiceFunctions.Notes;
 using VoiceFunctions.Personas;
 using VoiceFunctions.Sessions;
 using VoiceFunctions.Telemetry;
@@ -16,5 +17,6 @@ builder.Services.AddSessionStore(builder.Configuration);
 builder.Services.AddChatModel(builder.Configuration);
 builder.Services.AddCalls(builder.Configuration);
 builder.Services.AddCallTelemetry(builder.Configuration);
+builder.Services.AddCallNotes(builder.Configuration);
 
 return builder.Build().RunOrExplain();

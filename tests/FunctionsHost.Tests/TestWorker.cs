@@ -27,7 +27,8 @@ internal static class TestWorker
         string? appFolder = null,
         Dictionary<string, string?>? extraSettings = null,
         Action<string>? log = null,
-        TimeSpan? restartInterval = null)
+        TimeSpan? restartInterval = null,
+        TimeSpan? queueMessageLease = null)
     {
         var settings = new Dictionary<string, string?>
         {
@@ -50,6 +51,7 @@ internal static class TestWorker
             // The host waits 10 s between restarts; tests that are not about the back-off need not.
             WorkerRestartInterval = restartInterval ?? TimeSpan.FromMilliseconds(200),
             Log = log,
+            QueueMessageLease = queueMessageLease ?? TimeSpan.FromMinutes(10),
         });
     }
 

@@ -13,6 +13,9 @@ internal sealed record AppConfig(
     string WorkerPath,
     IReadOnlyList<string> WorkerArguments)
 {
+    /// <summary>host.json's extensions.queues, the host's defaults for anything absent.</summary>
+    public QueuesOptions Queues { get; init; } = QueuesOptions.Default;
+
     // The host's default for a dedicated plan; host.json's functionTimeout overrides it.
     private static readonly TimeSpan DefaultFunctionTimeout = TimeSpan.FromMinutes(5);
 
@@ -44,6 +47,7 @@ internal sealed record AppConfig(
 
         var routePrefix = "api";
         var timeout = DefaultFunctionTimeout;
+        var queues = QueuesOptions.Default;
         var hostJsonPath = Path.Combine(folder, "host.json");
         if (File.Exists(hostJsonPath))
         {
@@ -57,6 +61,7 @@ internal sealed record AppConfig(
                 routePrefix = prefix.GetString()!.Trim('/');
             }
 
+            queues = QueuesOptions.Read(root);
             if (GetString(root, "functionTimeout") is { } rawTimeout)
             {
                 // "-1" is the host's "no limit".
@@ -73,7 +78,10 @@ internal sealed record AppConfig(
             executable,
             GetStrings(description, "arguments"),
             Path.IsPathRooted(workerPath) ? workerPath : Path.Combine(folder, workerPath),
-            GetStrings(description, "workerArguments"));
+            GetStrings(description, "workerArguments"))
+        {
+            Queues = queues,
+        };
     }
 
     private static string? GetString(JsonElement element, string name) =>

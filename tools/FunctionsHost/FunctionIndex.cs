@@ -14,13 +14,17 @@ internal static class FunctionIndex
     /// The host's checks of HTTP functions at load (ScriptHost.ValidateFunction/ValidateHttpFunction and
     /// HttpRoutesConflict): a route in the reserved "admin" or "runtime" space, or the same route as an earlier
     /// function with methods in common (no methods: all), puts that function in error; it is not loaded, the rest are.
+    /// Timer and queue triggers are checked as their extensions check them while indexing (see TimerError, QueueError).
     /// </summary>
-    public static List<HostedFunction> Validate(IEnumerable<HostedFunction> functions, OutputLog output)
+    public static List<HostedFunction> Validate(IEnumerable<HostedFunction> functions, OutputLog output, Func<string, string?> setting)
     {
         var accepted = new List<HostedFunction>();
         foreach (var function in functions)
         {
-            var error = function.IsHttp ? HttpError(function, accepted) : function.IsTimer ? TimerError(function) : null;
+            var error = function.IsHttp ? HttpError(function, accepted)
+                : function.IsTimer ? TimerError(function)
+                : function.IsQueue ? QueueError(function, setting)
+                : null;
             if (error is null)
             {
                 accepted.Add(function);
@@ -48,6 +52,10 @@ internal static class FunctionIndex
             else if (function.IsTimer)
             {
                 output.Host("Information", $"  {function.Name}: timerTrigger ({function.Schedule} = {function.ResolvedSchedule ?? "unresolved"})");
+            }
+            else if (function.IsQueue)
+            {
+                output.Host("Information", $"  {function.Name}: queueTrigger ({function.QueueName} = {function.ResolvedQueueName ?? "unresolved"})");
             }
             else
             {
@@ -121,7 +129,27 @@ internal static class FunctionIndex
                     schedule, schedule is null ? null : ResolveSettings(schedule, setting), runOnStartup);
             }
 
-            return new HostedFunction(metadata.Name, metadata.FunctionId, type, name, null, null, null, null, null, false);
+            var described = new HostedFunction(metadata.Name, metadata.FunctionId, type, name, null, null, null, null, null, false)
+            {
+                DataType = Property(root, "dataType"),
+                DeferredBinding = root.TryGetProperty("properties", out var properties)
+                    && properties.ValueKind == JsonValueKind.Object
+                    && Property(properties, "supportsDeferredBinding") is { } deferred
+                    && bool.TryParse(deferred, out var isDeferred) && isDeferred,
+            };
+            if (type.Equals("queueTrigger", StringComparison.OrdinalIgnoreCase))
+            {
+                var queueName = Property(root, "queueName");
+                // QueueTriggerAttributeBindingProvider: ResolveWholeString, then ToLowerInvariant ("coerce here to be nice").
+                described = described with
+                {
+                    QueueName = queueName,
+                    ResolvedQueueName = queueName is null ? null : ResolveSettings(queueName, setting)?.ToLowerInvariant(),
+                    Connection = Property(root, "connection"),
+                };
+            }
+
+            return described;
         }
 
         return new HostedFunction(metadata.Name, metadata.FunctionId, "(no trigger)", "", null, null, null, null, null, false);
@@ -148,6 +176,32 @@ internal static class FunctionIndex
         return TimerTrigger.ParseSchedule(function.ResolvedSchedule) is null
             ? $"The schedule expression '{function.ResolvedSchedule}' was not recognized as a valid cron expression or timespan string."
             : null;
+    }
+
+    /// <summary>
+    /// The queue extension builds the trigger while indexing (QueueTriggerAttributeBindingProvider.TryCreateAsync,
+    /// azure-sdk-for-net Microsoft.Azure.WebJobs.Extensions.Storage.Queues): the name resolved as a whole, lower-cased
+    /// and validated (QueueClientExtensions.ValidateQueueName), then the connection looked up
+    /// (StorageClientProvider.Get). Any failure puts the function in error.
+    /// </summary>
+    private static string? QueueError(HostedFunction function, Func<string, string?> setting)
+    {
+        if (function.QueueName is null)
+        {
+            return "A queue name can't be null or empty";
+        }
+
+        if (function.ResolvedQueueName is null)
+        {
+            return $"'%{FirstUnresolvedName(function.QueueName)}%' does not resolve to a value.";
+        }
+
+        if (QueueNames.Invalid(function.ResolvedQueueName) is { } invalid)
+        {
+            return invalid;
+        }
+
+        return QueueConnection.Resolve(function.Connection, setting).Error;
     }
 
     private static string FirstUnresolvedName(string schedule)

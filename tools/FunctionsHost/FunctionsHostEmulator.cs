@@ -96,7 +96,14 @@ public sealed class FunctionsHostEmulator : IAsyncDisposable
     }
 
     /// <summary>Runs a non-HTTP function now, like the host's POST /admin/functions/{name}, and returns the worker's answer.</summary>
-    public async Task<InvocationOutcome> InvokeAsync(string functionName, CancellationToken cancellationToken = default)
+    public Task<InvocationOutcome> InvokeAsync(string functionName, CancellationToken cancellationToken = default) =>
+        InvokeAsync(functionName, "", cancellationToken);
+
+    /// <summary>
+    /// Runs a non-HTTP function now with the admin body's <paramref name="input"/> (for a queue trigger: the message
+    /// text, which is then in no queue), like the host's POST /admin/functions/{name}.
+    /// </summary>
+    public async Task<InvocationOutcome> InvokeAsync(string functionName, string input, CancellationToken cancellationToken = default)
     {
         var function = functions.FirstOrDefault(f => f.Name.Equals(functionName, StringComparison.OrdinalIgnoreCase))
             ?? throw new ArgumentException($"No function named '{functionName}'.", nameof(functionName));
@@ -105,7 +112,7 @@ public sealed class FunctionsHostEmulator : IAsyncDisposable
             throw new InvalidOperationException($"'{function.Name}' is HTTP-triggered: call it on its route at {BaseAddress}.");
         }
 
-        var pending = await invoker!.SendAsync(function, "Manual", ManualInput(function, ""), cancellationToken).ConfigureAwait(false);
+        var pending = await invoker!.SendAsync(function, "Manual", ManualInput(function, input), cancellationToken).ConfigureAwait(false);
         if (pending is null)
         {
             return new InvocationOutcome("", false, "WorkerExited", "The worker process is not running.", TimeSpan.Zero);
@@ -164,11 +171,15 @@ public sealed class FunctionsHostEmulator : IAsyncDisposable
         await rpc.StartAsync(cancellationToken).ConfigureAwait(false);
         dispatcher = new InvocationDispatcher(app, options, rpc, output, OnRpcLog);
         await dispatcher.StartAsync(cancellationToken).ConfigureAwait(false);
-        functions = FunctionIndex.Validate(FunctionIndex.Describe(dispatcher.Current!.Functions, Setting), output);
+        functions = FunctionIndex.Validate(FunctionIndex.Describe(dispatcher.Current!.Functions, Setting), output, Setting);
 
         invoker = new FunctionInvoker(dispatcher, app, output);
         // Every non-HTTP trigger type the emulator fires; a new one is one more entry.
-        triggers = [new TimerTrigger(invoker, output, options.EnableTimers)];
+        triggers =
+        [
+            new TimerTrigger(invoker, output, options.EnableTimers),
+            new QueueTrigger(invoker, output, app.Queues, Setting, options),
+        ];
         var keys = new FunctionKeys(options.FunctionKey, options.MasterKey);
         front = new HttpFront(
             options,
@@ -186,10 +197,10 @@ public sealed class FunctionsHostEmulator : IAsyncDisposable
     }
 
     /// <summary>The trigger input for a manual run: the trigger type's own (a timer's TimerInfo), else the input string.</summary>
-    private TypedData ManualInput(HostedFunction function, string input) =>
+    private TriggerInput ManualInput(HostedFunction function, string input) =>
         triggers.FirstOrDefault(t => t.TriggerType.Equals(function.TriggerType, StringComparison.OrdinalIgnoreCase)) is { } trigger
             ? trigger.ManualInput(function, input)
-            : new TypedData { String = input };
+            : new TriggerInput(new TypedData { String = input });
 
     /// <summary>An app setting (Settings first, then the environment when inherited); null when unset.</summary>
     private string? Setting(string name) =>

@@ -45,4 +45,13 @@ public sealed class FunctionsHostOptions
 
     /// <summary>Fire timer triggers on their schedule (and runOnStartup).</summary>
     public bool EnableTimers { get; init; } = true;
+
+    /// <summary>Poll the queues of queue-triggered functions.</summary>
+    public bool EnableQueues { get; init; } = true;
+
+    /// <summary>
+    /// How long a received queue message stays invisible while its function runs, renewed at half of it: the host's
+    /// fixed 10 min (QueueListener._visibilityTimeout). Tests shorten it to see the renewal without waiting minutes.
+    /// </summary>
+    public TimeSpan QueueMessageLease { get; init; } = TimeSpan.FromMinutes(10);
 }

@@ -26,6 +26,23 @@ public sealed record HostedFunction(
     public bool IsHttp => string.Equals(TriggerType, "httpTrigger", StringComparison.OrdinalIgnoreCase);
 
     public bool IsTimer => string.Equals(TriggerType, "timerTrigger", StringComparison.OrdinalIgnoreCase);
+
+    public bool IsQueue => string.Equals(TriggerType, "queueTrigger", StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>Queue only: the binding's queueName as written, e.g. "%NotesQueue%".</summary>
+    public string? QueueName { get; init; }
+
+    /// <summary>Queue only: the queue name after %Setting% resolution, lower-cased as the host does; null when unresolved.</summary>
+    public string? ResolvedQueueName { get; init; }
+
+    /// <summary>Queue only: the binding's connection (a setting name; null or empty means the default "Storage", i.e. AzureWebJobsStorage).</summary>
+    public string? Connection { get; init; }
+
+    /// <summary>The trigger binding's dataType ("String", "Binary", "Stream"), null when the worker wrote none.</summary>
+    public string? DataType { get; init; }
+
+    /// <summary>The binding's properties.supportsDeferredBinding: the worker binds an SDK type from model binding data.</summary>
+    public bool DeferredBinding { get; init; }
 }
 
 /// <summary>The worker's answer to one invocation.</summary>

@@ -16,7 +16,8 @@ public sealed partial class SpoolReplay(
     StorageOutage outage,
     TimeProvider time,
     IOptions<CallOptions> options,
-    ILogger<SpoolReplay> logger)
+    ILogger<SpoolReplay> logger,
+    Notes.NotesRequests? notes = null)
 {
     /// <summary>
     /// Returns how many steps were written; stops at the first transient storage failure. A step storage refuses for
@@ -45,6 +46,10 @@ public sealed partial class SpoolReplay(
                         CallMetrics.Replayed.Add(1);
                         replayed++;
                         buffer.Stored(waiting);
+                        if (waiting.Step.Trace.Any(t => t.Kind == TraceKinds.SessionEnd))
+                        {
+                            notes?.CallEnded(sessionId); // the call's end is stored now: its notes are requested (issue 21)
+                        }
                     }
                     catch (Exception ex) when (StorageFailures.IsPermanent(ex))
                     {

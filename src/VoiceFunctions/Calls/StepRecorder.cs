@@ -19,7 +19,8 @@ public sealed partial class StepRecorder(
     CallTelemetry telemetry,
     TimeProvider time,
     IOptions<CallOptions> options,
-    ILogger<StepRecorder> logger)
+    ILogger<StepRecorder> logger,
+    Notes.NotesRequests? notes = null)
 {
     private const int MaxAttempts = 5;
 
@@ -53,6 +54,7 @@ public sealed partial class StepRecorder(
                 LogOwnWrite(logger, sessionId, evt.LoggedType);
                 ticket?.Release();
                 telemetry.Recorded(evt, attempted!, stored: true);
+                Stored(sessionId, attempted!);
                 return attempted!;
             }
 
@@ -90,6 +92,7 @@ public sealed partial class StepRecorder(
                 // must see that the call is over, not mistake it for a new one and answer with actions.
                 slot.Set(step.Next, etag, baseKnown: true, loaded: etag is not null);
                 telemetry.Recorded(evt, step, stored: true);
+                Stored(sessionId, step);
                 return step;
             }
             catch (SessionConflictException)
@@ -171,6 +174,7 @@ public sealed partial class StepRecorder(
             slot.Set(quarantined.Next, etag, baseKnown: true, loaded: etag is not null); // later steps must not write the refused values again
             CallMetrics.Quarantined.Add(1);
             telemetry.Recorded(evt, quarantined, stored: true);
+            Stored(sessionId, quarantined);
             return true;
         }
         catch (SessionConflictException)
@@ -195,6 +199,21 @@ public sealed partial class StepRecorder(
             return true;
         }
     }
+
+    /// <summary>
+    /// A stored step that ends the call hands it to the notes (issue 21): a channel write, the claim and the queue's round
+    /// trip happen in the background, never on the answer path. A step that waits out an outage does this at its replay.
+    /// </summary>
+    private void Stored(string sessionId, CallStep step)
+    {
+        if (notes is not null && EndsCall(step))
+        {
+            notes.CallEnded(sessionId);
+        }
+    }
+
+    /// <summary>The step records a <c>session_end</c> (a repeated one too: the notes' claim makes that a no-op).</summary>
+    public static bool EndsCall(CallStep step) => step.Trace.Any(t => t.Kind == TraceKinds.SessionEnd);
 
     /// <summary>A barge-in overtakes a reply the model is still thinking about (on this instance; across instances the next caller turn does).</summary>
     private static void NoteInterruptions(SessionSlot slot, CallStep step)

@@ -46,7 +46,7 @@ public sealed partial class AssistantModel(IOptions<ChatModelOptions> options, T
         "no emojis, no URLs, no code.";
 
     private readonly ChatModelOptions _options = options.Value;
-    private readonly ConcurrentDictionary<string, IChatClient> _clients = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<(string Deployment, TimeSpan Timeout), IChatClient> _clients = new();
 
     /// <summary>What each deployment was found to take; shared by every call of this instance, so a refusal costs one turn one retry, once.</summary>
     private readonly ConcurrentDictionary<string, DeploymentProfile> _profiles = new(StringComparer.Ordinal);
@@ -65,7 +65,7 @@ public sealed partial class AssistantModel(IOptions<ChatModelOptions> options, T
         try
         {
             var deployment = persona.Chat.Deployment ?? _options.Deployment!;
-            var client = ClientFor(deployment);
+            var client = ClientFor(deployment, _options.Timeout);
             var messages = new List<ChatMessage>(conversation.Count + 1) { new(ChatRole.System, SystemPrompt(persona)) };
             messages.AddRange(conversation);
             for (var attempt = 1; ; attempt++)
@@ -119,6 +119,74 @@ public sealed partial class AssistantModel(IOptions<ChatModelOptions> options, T
         }
 #pragma warning disable CA1031 // any model failure (HTTP, JSON, auth) is an apology, never a failed call
         catch (Exception ex) when (ex is not OutOfMemoryException)
+#pragma warning restore CA1031
+        {
+            var status = (ex as ClientResultException)?.Status;
+            return new ModelAnswer { Error = status is > 0 ? $"{ex.GetType().Name}:{status}" : ex.GetType().Name, LatencyMs = Elapsed(started) };
+        }
+    }
+
+    /// <summary>The deployment a persona's chat model is asked on; null when no model is configured for it.</summary>
+    public string? DeploymentFor(Persona persona)
+    {
+        ArgumentNullException.ThrowIfNull(persona);
+        return string.IsNullOrWhiteSpace(_options.Endpoint) ? null : persona.Chat.Deployment ?? _options.Deployment;
+    }
+
+    /// <summary>
+    /// One structured-output request (issue 21, the call's notes): <paramref name="messages"/> in, the model's JSON text
+    /// out, constrained by <paramref name="format"/> (a JSON schema, sent as OpenAI's <c>response_format: json_schema</c>,
+    /// strict). Not a live call: its own, longer <paramref name="timeout"/>; the deployment's learned family is used and
+    /// a refused parameter adapted as for a turn. Never throws: a failure is the answer's <see cref="ModelAnswer.Error"/>.
+    /// </summary>
+    public async Task<ModelAnswer> AskStructuredAsync(Persona persona, IReadOnlyList<ChatMessage> messages, ChatResponseFormat format, int maxOutputTokens, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(persona);
+        ArgumentNullException.ThrowIfNull(messages);
+        var started = time.GetTimestamp();
+        using var limit = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        limit.CancelAfter(timeout);
+        try
+        {
+            var deployment = DeploymentFor(persona) ?? throw new InvalidOperationException("No chat model is configured for this persona.");
+            var client = ClientFor(deployment, timeout);
+            for (var attempt = 1; ; attempt++)
+            {
+                var profile = _profiles.GetOrAdd(deployment, _ => new DeploymentProfile(_options.Family, 0));
+                var options = ChatOptionsFor(profile, persona);
+                options.Temperature = profile.Family == ChatModelFamily.Reasoning ? null : 0f; // notes, not conversation: no variety wanted
+                options.MaxOutputTokens = maxOutputTokens + (profile.Family == ChatModelFamily.Reasoning ? _options.ReasoningTokens : 0);
+                options.ResponseFormat = format;
+                // Microsoft.Extensions.AI.OpenAI reads "strict" from the additional properties for the schema's strict flag.
+                options.AdditionalProperties = new AdditionalPropertiesDictionary { ["strict"] = true };
+                ChatResponse response;
+                try
+                {
+                    response = await client.GetResponseAsync(messages, options, limit.Token).ConfigureAwait(false);
+                }
+                catch (ClientResultException ex) when (attempt < MaxAttempts && Refused(ex) is { } refused && Adapt(deployment, profile, refused) is { } adapted)
+                {
+                    LogAdapted(logger, deployment, refused.Param, adapted.Family, EffortOf(adapted));
+                    continue;
+                }
+
+                var text = response.Text;
+                return new ModelAnswer
+                {
+                    Text = string.IsNullOrWhiteSpace(text) ? null : text,
+                    Error = string.IsNullOrWhiteSpace(text) ? (response.FinishReason == ChatFinishReason.Length ? "empty:length" : "empty") : null,
+                    LatencyMs = Elapsed(started),
+                    InputTokens = response.Usage?.InputTokenCount,
+                    OutputTokens = response.Usage?.OutputTokenCount,
+                };
+            }
+        }
+        catch (OperationCanceledException) when (limit.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+        {
+            return new ModelAnswer { Error = "timeout", LatencyMs = Elapsed(started) };
+        }
+#pragma warning disable CA1031 // any model failure (HTTP, JSON, auth) is an error of this answer, never a crash of the caller
+        catch (Exception ex) when (ex is not OutOfMemoryException && !(ex is OperationCanceledException && cancellationToken.IsCancellationRequested))
 #pragma warning restore CA1031
         {
             var status = (ex as ClientResultException)?.Status;
@@ -232,12 +300,13 @@ public sealed partial class AssistantModel(IOptions<ChatModelOptions> options, T
 
     private long Elapsed(long started) => (long)time.GetElapsedTime(started).TotalMilliseconds;
 
-    private IChatClient ClientFor(string deployment) => _clients.GetOrAdd(deployment, d =>
+    private IChatClient ClientFor(string deployment, TimeSpan timeout) => _clients.GetOrAdd((deployment, timeout), key =>
     {
+        var d = key.Deployment;
         var clientOptions = new OpenAIClientOptions
         {
             Endpoint = V1Endpoint(_options.Endpoint!),
-            NetworkTimeout = _options.Timeout,
+            NetworkTimeout = key.Timeout,
             // No retries: the caller is waiting; a failed answer is an apology now, not a second try later.
             RetryPolicy = new ClientRetryPolicy(maxRetries: 0),
         };

@@ -25,6 +25,13 @@ public sealed record SessionView
     /// <summary>Session fields stored shortened (to fit, or cut as implausibly long), with their lengths as received: <c>account_id:40000</c>.</summary>
     public string? Shortened { get; init; }
     public required IReadOnlyList<ModeChange> ModeHistory { get; init; }
+
+    /// <summary>
+    /// The call's notes (issue 21): <c>pending</c> from the moment its end is stored and its request queued, then
+    /// <c>written</c> or <c>failed</c>. Absent while the call goes on, with notes switched off, or for a call ended before
+    /// the notes existed and not yet swept.
+    /// </summary>
+    public Notes.CallNotes? Notes { get; init; }
     public required IReadOnlyList<TraceEntry> Trace { get; init; }
 
     /// <summary>The continuation token of the next page; absent on the last.</summary>
@@ -54,6 +61,7 @@ public sealed record SessionView
             Escalated = s.Escalated,
             Shortened = s.Shortened,
             ModeHistory = head.ModeHistory,
+            Notes = head.Notes,
             Trace = page.Rows,
             Next = SessionTracePage.NextOf(page),
         };

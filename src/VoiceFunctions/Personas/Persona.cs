@@ -36,6 +36,25 @@ public sealed class Persona
 
     /// <summary>The chat model that answers on the pipeline (issue 12); global defaults in section <c>ChatModel</c>.</summary>
     public ChatSettings Chat { get; set; } = new();
+
+    /// <summary>The call's notes after it ends (issue 21): what callers may call about, and who is told.</summary>
+    public NotesSettings Notes { get; set; } = new();
+}
+
+/// <summary>
+/// Section <c>Personas:&lt;name&gt;:Notes</c>: the reasons the notes may give for a call (anything else is <c>other</c>)
+/// and, optionally, a receiver the notes are POSTed to, signed with <see cref="WebhookSecret"/>.
+/// </summary>
+public sealed class NotesSettings
+{
+    /// <summary>Why people call this persona's number (e.g. <c>appointment</c>, <c>cancellation</c>); the model picks one, or <c>other</c>.</summary>
+    public List<string> Reasons { get; set; } = [];
+
+    /// <summary>An absolute https URL (http only to a loopback address) the notes are POSTed to; unset: nobody is told.</summary>
+    public string? WebhookUrl { get; set; }
+
+    /// <summary>The HMAC-SHA256 key of the webhook's signature (a Key Vault reference in Azure). A secret: never logged.</summary>
+    public string? WebhookSecret { get; set; }
 }
 
 /// <summary>

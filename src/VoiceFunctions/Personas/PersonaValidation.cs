@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Options;
 using VoiceFunctions.AiFlow;
+using VoiceFunctions.Notes;
 
 namespace VoiceFunctions.Personas;
 
@@ -71,6 +72,7 @@ public sealed partial class PersonaValidation(ILogger<PersonaValidation>? logger
 
             ValidateEscalation(prefix, persona.Escalation, failures);
             ValidateChat(prefix, persona.Chat, failures);
+            ValidateNotes(prefix, persona.Notes, failures);
         }
 
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
@@ -133,6 +135,47 @@ public sealed partial class PersonaValidation(ILogger<PersonaValidation>? logger
         if (chat.MaxFailures is < 1 or > 10)
         {
             failures.Add($"{prefix}:MaxFailures must be between 1 and 10.");
+        }
+    }
+
+    /// <summary>The notes' reasons are schema values (lower-case words) and the webhook must be reachable and signed; messages never hold the secret.</summary>
+    private static void ValidateNotes(string prefix, NotesSettings notes, List<string> failures)
+    {
+        prefix += ":Notes";
+        foreach (var reason in notes.Reasons)
+        {
+            if (string.IsNullOrWhiteSpace(reason) || reason.Length > 40 || !reason.All(c => char.IsAsciiLetterLower(c) || char.IsAsciiDigit(c) || c == '_'))
+            {
+                failures.Add($"{prefix}:Reasons entries must be 1-40 lower-case letters, digits or '_' (e.g. 'appointment').");
+                break;
+            }
+        }
+
+        if (notes.Reasons.Count > 30)
+        {
+            failures.Add($"{prefix}:Reasons may hold at most 30 entries.");
+        }
+
+        if (notes.Reasons.Contains(NotesReasons.Other, StringComparer.Ordinal))
+        {
+            failures.Add($"{prefix}:Reasons must not list '{NotesReasons.Other}': it is always there for what fits no other reason.");
+        }
+
+        if (notes.WebhookUrl is { } url)
+        {
+            if (!Uri.TryCreate(url, UriKind.Absolute, out var uri) || (uri.Scheme != Uri.UriSchemeHttps && !(uri.Scheme == Uri.UriSchemeHttp && uri.IsLoopback)))
+            {
+                failures.Add($"{prefix}:WebhookUrl must be an absolute https URL (http only for a loopback address).");
+            }
+
+            if (string.IsNullOrWhiteSpace(notes.WebhookSecret))
+            {
+                failures.Add($"{prefix}:WebhookSecret is required when WebhookUrl is set (the notes are signed with it; a Key Vault reference in Azure).");
+            }
+            else if (notes.WebhookSecret.Length < 16)
+            {
+                failures.Add($"{prefix}:WebhookSecret must be at least 16 characters.");
+            }
         }
     }
 

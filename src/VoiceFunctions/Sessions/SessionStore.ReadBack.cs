@@ -17,6 +17,7 @@ public sealed partial class SessionStore
     {
         // `mode-…` sorts before `session`, `trace-…` after it: one range holds the session row and its mode rows.
         SessionState? state = null;
+        Notes.CallNotes? notes = null;
         var modes = new List<ModeChange>();
         var head = TableClient.CreateQueryFilter($"PartitionKey eq {sessionId} and RowKey ge {SessionTable.ModePrefix} and RowKey le {SessionTable.SessionRowKey}");
         await foreach (var entity in table.QueryAsync<TableEntity>(head, cancellationToken: cancellationToken).ConfigureAwait(false))
@@ -34,6 +35,10 @@ public sealed partial class SessionStore
             {
                 modes.Add(SessionTable.ToModeChange(entity));
             }
+            else if (entity.RowKey == NotesRowKey)
+            {
+                notes = ToNotes(entity); // `notes` sorts between them: read in the same range
+            }
         }
 
         if (state is null)
@@ -48,7 +53,7 @@ public sealed partial class SessionStore
             counted.Add(SessionTable.ToTrace(entity));
         }
 
-        return new SessionHead(counted.State, [.. modes.OrderBy(m => m.Seq)]);
+        return new SessionHead(counted.State, [.. modes.OrderBy(m => m.Seq)], notes);
     }
 
     /// <summary>Whether the session row is stored (one point read of its key).</summary>

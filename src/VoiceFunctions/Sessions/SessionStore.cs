@@ -10,7 +10,8 @@ namespace VoiceFunctions.Sessions;
 public sealed record StoredSession(SessionState State, ETag ETag, string? SpoolMark = null, bool Erased = false);
 
 /// <summary>The head of a call read back: the session row (counters up to date) and its mode history in order.</summary>
-public sealed record SessionHead(SessionState State, IReadOnlyList<ModeChange> ModeHistory);
+/// <param name="Notes">The call's notes (issue 21): its <c>notes</c> row, read in the same range; null when it has none.</param>
+public sealed record SessionHead(SessionState State, IReadOnlyList<ModeChange> ModeHistory, Notes.CallNotes? Notes = null);
 
 /// <summary>One page of a call's trace, in order; <paramref name="More"/>: rows follow the last one.</summary>
 public sealed record TracePage(IReadOnlyList<TraceEntry> Rows, bool More);

@@ -1,9 +1,12 @@
 using System.Text.Json.Nodes;
 using Azure.Data.Tables;
+using Azure.Storage.Queues;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 using VoiceFunctions.AiFlow;
 using VoiceFunctions.Calls;
+using VoiceFunctions.Chat;
+using VoiceFunctions.Notes;
 using VoiceFunctions.Personas;
 using VoiceFunctions.Sessions;
 using VoiceFunctions.Telemetry;
@@ -18,11 +21,14 @@ namespace VoiceFunctions.Tests.Calls;
 public sealed class CallParts : IDisposable
 {
     /// <param name="sharedTable">Another instance's table: two CallParts on one table are two instances on one storage.</param>
-    public CallParts(Azurite? azurite = null, string? spoolFolder = null, TableClient? sharedTable = null, Persona? persona = null)
+    /// <param name="chat">The chat model (the notes' model); null: none configured, notes from the trace alone.</param>
+    /// <param name="notesQueue">The queue notes requests go to; null: a queue of this instance's own in the Azurite.</param>
+    public CallParts(Azurite? azurite = null, string? spoolFolder = null, TableClient? sharedTable = null, Persona? persona = null, ChatModelOptions? chat = null, QueueClient? notesQueue = null)
     {
         SpoolFolder = spoolFolder ?? Path.Combine(Path.GetTempPath(), "callparts-" + Guid.NewGuid().ToString("N"));
         Spool = new SessionSpool(Options.Create(new SpoolOptions { Path = SpoolFolder }), NullLogger<SessionSpool>.Instance);
-        Flow = new CallFlow(new PersonaCatalog(Options.Create(new PersonaOptions { [PersonaOptions.DefaultName] = persona ?? new Persona { SystemPrompt = "p" } })));
+        Personas = new PersonaCatalog(Options.Create(new PersonaOptions { [PersonaOptions.DefaultName] = persona ?? new Persona { SystemPrompt = "p" } }));
+        Flow = new CallFlow(Personas);
         Buffer = new OutageBuffer(Spool, NullLogger<OutageBuffer>.Instance);
         Journal = new AnsweredJournal(Spool, Flow, NullLogger<AnsweredJournal>.Instance);
         if (azurite is not null)
@@ -39,8 +45,59 @@ public sealed class CallParts : IDisposable
             Erasure = new CallErasure(Store, Spool, Buffer, Cache, Outage, TimeProvider.System, options, NullLogger<CallErasure>.Instance);
             var telemetryOptions = Options.Create(new TelemetryOptions());
             var telemetry = new CallTelemetry(telemetryOptions, new TranscriptFingerprint(telemetryOptions), NullLogger<CallTelemetry>.Instance);
-            Recorder = new StepRecorder(Store, Buffer, Erasure, Outage, telemetry, TimeProvider.System, options, NullLogger<StepRecorder>.Instance);
-            Replay = new SpoolReplay(Store, Buffer, Erasure, Cache, Outage, TimeProvider.System, options, NullLogger<SpoolReplay>.Instance);
+            NotesQueue = notesQueue ?? new QueueClient(azurite.ConnectionString, "notes" + Guid.NewGuid().ToString("N")[..12], new QueueClientOptions { MessageEncoding = QueueMessageEncoding.Base64 });
+            NotesQueue.CreateIfNotExists();
+            NotesOptions = new NotesOptions();
+            Notes = new NotesRequests(Store, new NotesQueueSender(NotesQueue), TimeProvider.System, Options.Create(NotesOptions), NullLogger<NotesRequests>.Instance);
+            Notes.StartAsync(CancellationToken.None).GetAwaiter().GetResult();
+            Model = new AssistantModel(Options.Create(chat ?? new ChatModelOptions()), TimeProvider.System, NullLogger<AssistantModel>.Instance);
+            NotesTelemetry = new NotesTelemetry(telemetryOptions, NullLogger<NotesTelemetry>.Instance);
+            Recorder = new StepRecorder(Store, Buffer, Erasure, Outage, telemetry, TimeProvider.System, options, NullLogger<StepRecorder>.Instance, Notes);
+            Replay = new SpoolReplay(Store, Buffer, Erasure, Cache, Outage, TimeProvider.System, options, NullLogger<SpoolReplay>.Instance, Notes);
+        }
+    }
+
+    public PersonaCatalog Personas { get; }
+    public QueueClient? NotesQueue { get; }
+    public NotesOptions? NotesOptions { get; }
+    public NotesRequests? Notes { get; }
+    public AssistantModel? Model { get; }
+    public NotesTelemetry? NotesTelemetry { get; }
+
+    /// <summary>The CallNotes function's work, on this instance's table (<paramref name="time"/>: its clock).</summary>
+    public NotesWriter NotesWriter(TimeProvider? time = null) =>
+        new(Store!, Personas, Model!, new ModelNotes(Model!, Options.Create(NotesOptions!), NullLogger<ModelNotes>.Instance), NotesTelemetry!, time ?? TimeProvider.System, Options.Create(NotesOptions!), NullLogger<NotesWriter>.Instance);
+
+    /// <summary>The idle sweep, with <paramref name="time"/> as its clock (a later "now").</summary>
+    public NotesSweep NotesSweep(TimeProvider? time = null) =>
+        new(Store!, Notes!, time ?? TimeProvider.System, Options.Create(NotesOptions!), NullLogger<NotesSweep>.Instance);
+
+    /// <summary>Waits until the notes loop has claimed and sent everything handed to it.</summary>
+    public async Task NotesSettledAsync()
+    {
+        for (var i = 0; i < 200 && !Notes!.Idle; i++)
+        {
+            await Task.Delay(25);
+        }
+    }
+
+    /// <summary>The notes requests on this instance's queue (received and deleted), decoded.</summary>
+    public async Task<List<NotesRequest>> TakeNotesRequestsAsync()
+    {
+        var taken = new List<NotesRequest>();
+        while (true)
+        {
+            var batch = (await NotesQueue!.ReceiveMessagesAsync(32, TimeSpan.FromSeconds(30))).Value;
+            if (batch.Length == 0)
+            {
+                return taken;
+            }
+
+            foreach (var message in batch)
+            {
+                taken.Add(System.Text.Json.JsonSerializer.Deserialize(message.Body.ToString(), NotesRequestJsonContext.Default.NotesRequest)!);
+                await NotesQueue.DeleteMessageAsync(message.MessageId, message.PopReceipt);
+            }
         }
     }
 
@@ -122,6 +179,8 @@ public sealed class CallParts : IDisposable
 
     public void Dispose()
     {
+        Notes?.StopAsync(CancellationToken.None).GetAwaiter().GetResult();
+        Notes?.Dispose();
         Spool.Dispose();
         if (File.Exists(SpoolFolder))
         {

@@ -5,8 +5,9 @@ using System.Net.Sockets;
 namespace VoiceFunctions.Tests.Infrastructure;
 
 /// <summary>
-/// A real Azurite Table service (npm package pinned in package.json, installed by `npm ci`) on a free
-/// loopback port, in memory. Shared by the whole test assembly; tests isolate by session id.
+/// A real Azurite Table service and Queue service (npm package pinned in package.json, installed by `npm ci`), each its
+/// own node process (table/main.js, queue/main.js) on a free loopback port, in memory. Stopped, paused and resumed
+/// together: an outage of the storage account. Shared by the whole test assembly; tests isolate by session id.
 /// </summary>
 public sealed class Azurite : IAsyncLifetime
 {
@@ -14,24 +15,37 @@ public sealed class Azurite : IAsyncLifetime
     private const string DevAccountKey = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
 
     private Process? _process;
+    private Process? _queueProcess;
 
     /// <summary>Null: in memory (the shared fixture). A folder: a killed and restarted Azurite keeps what was written (fault tests).</summary>
     public string? DataFolder { get; init; }
 
     public int Port { get; private set; }
 
+    /// <summary>The Queue service's port (the notes queue, issue 21).</summary>
+    public int QueuePort { get; private set; }
+
     public string ConnectionString =>
-        $"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={DevAccountKey};TableEndpoint=http://127.0.0.1:{Port}/devstoreaccount1;";
+        $"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={DevAccountKey};TableEndpoint=http://127.0.0.1:{Port}/devstoreaccount1;QueueEndpoint=http://127.0.0.1:{QueuePort}/devstoreaccount1;";
 
     public async ValueTask InitializeAsync()
     {
         Port = FreePort();
+        QueuePort = FreePort();
         await StartAsync().ConfigureAwait(false);
     }
 
     public async Task StartAsync()
     {
-        var bin = Path.Combine(Repository.Root, "node_modules", "azurite", "dist", "src", "table", "main.js");
+        _process = Start("table", Port);
+        _queueProcess = Start("queue", QueuePort);
+        await WaitForPortAsync(Port, TimeSpan.FromSeconds(30)).ConfigureAwait(false);
+        await WaitForPortAsync(QueuePort, TimeSpan.FromSeconds(30)).ConfigureAwait(false);
+    }
+
+    private Process Start(string service, int port)
+    {
+        var bin = Path.Combine(Repository.Root, "node_modules", "azurite", "dist", "src", service, "main.js");
         if (!File.Exists(bin))
         {
             throw new InvalidOperationException($"Azurite is not installed ({bin} is missing): run `npm ci` in {Repository.Root} (the test script does).");
@@ -39,7 +53,7 @@ public sealed class Azurite : IAsyncLifetime
 
         var start = new ProcessStartInfo("node")
         {
-            ArgumentList = { bin, "--tableHost", "127.0.0.1", "--tablePort", Port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--skipApiVersionCheck", "--disableTelemetry", "--silent", "--loose" },
+            ArgumentList = { bin, $"--{service}Host", "127.0.0.1", $"--{service}Port", port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--skipApiVersionCheck", "--disableTelemetry", "--silent", "--loose" },
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
@@ -55,12 +69,12 @@ public sealed class Azurite : IAsyncLifetime
             start.ArgumentList.Add(DataFolder);
         }
 
-        _process = Process.Start(start) ?? throw new InvalidOperationException("node did not start");
-        _process.OutputDataReceived += (_, _) => { };
-        _process.ErrorDataReceived += (_, _) => { };
-        _process.BeginOutputReadLine();
-        _process.BeginErrorReadLine();
-        await WaitForPortAsync(Port, TimeSpan.FromSeconds(30)).ConfigureAwait(false);
+        var process = Process.Start(start) ?? throw new InvalidOperationException("node did not start");
+        process.OutputDataReceived += (_, _) => { };
+        process.ErrorDataReceived += (_, _) => { };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        return process;
     }
 
     /// <summary>
@@ -69,32 +83,38 @@ public sealed class Azurite : IAsyncLifetime
     /// </summary>
     public async Task StopAsync()
     {
-        if (_process is { HasExited: false })
+        await Task.WhenAll(StopAsync(_process), StopAsync(_queueProcess)).ConfigureAwait(false);
+        _process = null;
+        _queueProcess = null;
+    }
+
+    private async Task StopAsync(Process? process)
+    {
+        if (process is { HasExited: false })
         {
             if (DataFolder is not null)
             {
-                using var interrupt = Process.Start("kill", ["-INT", _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+                using var interrupt = Process.Start("kill", ["-INT", process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
                 await interrupt.WaitForExitAsync().ConfigureAwait(false);
                 using var grace = new CancellationTokenSource(TimeSpan.FromSeconds(10));
                 try
                 {
-                    await _process.WaitForExitAsync(grace.Token).ConfigureAwait(false);
+                    await process.WaitForExitAsync(grace.Token).ConfigureAwait(false);
                 }
                 catch (OperationCanceledException)
                 {
                 }
             }
 
-            if (!_process.HasExited)
+            if (!process.HasExited)
             {
-                _process.Kill(entireProcessTree: true);
+                process.Kill(entireProcessTree: true);
             }
 
-            await _process.WaitForExitAsync().ConfigureAwait(false);
+            await process.WaitForExitAsync().ConfigureAwait(false);
         }
 
-        _process?.Dispose();
-        _process = null;
+        process?.Dispose();
     }
 
     /// <summary>Freezes Azurite (SIGSTOP): connections are accepted by the kernel but never answered — storage hangs, as a blackholed network does.</summary>
@@ -106,7 +126,13 @@ public sealed class Azurite : IAsyncLifetime
     private async Task SignalAsync(string signal)
     {
         var process = _process ?? throw new InvalidOperationException("Azurite is not running.");
-        using var kill = Process.Start("kill", [signal, process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+        var ids = new List<string> { process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture) };
+        if (_queueProcess is { } queue)
+        {
+            ids.Add(queue.Id.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        }
+
+        using var kill = Process.Start("kill", [signal, .. ids]);
         await kill.WaitForExitAsync().ConfigureAwait(false);
     }
 

@@ -31,6 +31,17 @@ public sealed record ModelRequest(string Path, string? ApiKey, string? Authoriza
 
     public string LastUserText => Messages.Last(m => m.Role == "user").Content;
 
+    /// <summary>A structured-output request: <c>response_format: {type: json_schema, json_schema: {name, schema, strict}}</c>.</summary>
+    public bool IsStructured => Body["response_format"]?["type"]?.GetValue<string>() == "json_schema";
+
+    public JsonObject? JsonSchema => Body["response_format"]?["json_schema"]?["schema"] as JsonObject;
+
+    public bool Strict => Body["response_format"]?["json_schema"]?["strict"]?.GetValue<bool>() == true;
+
+    /// <summary>The values a schema property's <c>enum</c> allows, in order.</summary>
+    public IReadOnlyList<string> SchemaEnum(string property) =>
+        [.. (JsonSchema?["properties"]?[property]?["enum"] as JsonArray ?? []).Select(v => v!.GetValue<string>())];
+
     private static string Content(JsonNode? content) => content switch
     {
         JsonValue v => v.GetValue<string>(),
@@ -114,6 +125,44 @@ public sealed class StandInModel : IAsyncDisposable
     /// <summary>What to do with a request; default: a short echo of the caller's words.</summary>
     public Func<ModelRequest, ModelBehaviour> Script { get; set; } = Echo;
 
+    /// <summary>
+    /// What to do with a structured-output request (the call's notes); default: <see cref="Notes"/>, an answer that fits the
+    /// schema, after <see cref="StructuredDelay"/>, or cut-off JSON while <see cref="BrokenStructured"/> is on.
+    /// </summary>
+    public Func<ModelRequest, ModelBehaviour>? StructuredScript { get; set; }
+
+    /// <summary>How long a structured-output answer takes (the benchmark's 1.5 s).</summary>
+    public TimeSpan StructuredDelay { get; set; }
+
+    /// <summary>True: every structured-output answer is JSON cut off mid-string (a model that ignores the schema).</summary>
+    public bool BrokenStructured { get; set; }
+
+    /// <summary>
+    /// A notes answer that fits the request's schema: the first reason offered, outcome <c>callback_requested</c> with a
+    /// callback when the transcript mentions "call me back", else <c>resolved</c>.
+    /// </summary>
+    public ModelBehaviour Notes(ModelRequest request)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        if (BrokenStructured)
+        {
+            return new ModelBehaviour { Text = "{\"summary\": \"The caller wanted", Delay = StructuredDelay };
+        }
+
+        var transcript = request.LastUserText;
+        var callback = transcript.Contains("call me back", StringComparison.OrdinalIgnoreCase);
+        var answer = new JsonObject
+        {
+            ["summary"] = "The caller asked about an appointment. The assistant answered.",
+            ["reason"] = request.SchemaEnum("reason") is { Count: > 0 } reasons ? reasons[0] : "other",
+            ["outcome"] = callback ? "callback_requested" : "resolved",
+            ["callback_requested"] = callback,
+            ["callback_number"] = null,
+            ["follow_up"] = callback ? "Call the caller back." : "",
+        };
+        return new ModelBehaviour { Text = answer.ToJsonString(), Delay = StructuredDelay };
+    }
+
     public Uri Endpoint { get; private set; } = null!;
 
     /// <summary>Which parameters it takes and how it spends its output budget; fixed at start.</summary>
@@ -131,6 +180,9 @@ public sealed class StandInModel : IAsyncDisposable
     {
         _requests.Clear();
         Script = script ?? Echo;
+        StructuredScript = null;
+        StructuredDelay = TimeSpan.Zero;
+        BrokenStructured = false;
     }
 
     public static async Task<StandInModel> StartAsync(StandInFamily? family = null)
@@ -166,7 +218,17 @@ public sealed class StandInModel : IAsyncDisposable
             return;
         }
 
-        var behaviour = Script(request);
+        if (request.IsStructured && request.Strict && StrictSchemaProblem(request.JsonSchema) is { } problem)
+        {
+            // OpenAI's structured outputs (platform.openai.com/docs/guides/structured-outputs, "Supported schemas"): in strict
+            // mode every object must set additionalProperties: false and list every property as required; otherwise a 400.
+            context.Response.StatusCode = 400;
+            context.Response.ContentType = "application/json";
+            await context.Response.WriteAsync(Error($"Invalid schema for response_format 'call_notes': {problem}", "response_format", "invalid_json_schema").ToJsonString()).ConfigureAwait(false);
+            return;
+        }
+
+        var behaviour = request.IsStructured ? (StructuredScript ?? Notes)(request) : Script(request);
         if (behaviour.Delay > TimeSpan.Zero)
         {
             try
@@ -287,6 +349,23 @@ public sealed class StandInModel : IAsyncDisposable
         }
 
         return null;
+    }
+
+    private static string? StrictSchemaProblem(JsonObject? schema)
+    {
+        if (schema is null)
+        {
+            return "no schema";
+        }
+
+        if (schema["additionalProperties"]?.GetValue<bool>() != false)
+        {
+            return "'additionalProperties' is required to be supplied and to be false.";
+        }
+
+        var required = (schema["required"] as JsonArray ?? []).Select(r => r!.GetValue<string>()).ToHashSet(StringComparer.Ordinal);
+        var missing = (schema["properties"] as JsonObject ?? []).Select(p => p.Key).FirstOrDefault(p => !required.Contains(p));
+        return missing is null ? null : $"'required' is required to be supplied and to be an array including every key in properties. Missing '{missing}'.";
     }
 
     private static JsonObject Error(string message, string param, string code) => new()

@@ -34,6 +34,12 @@ public sealed class WebhookApp : IAsyncDisposable
     /// <summary>True: timer functions fire on their schedule (off by default: tests fire them on demand).</summary>
     public bool EnableTimers { get; init; }
 
+    /// <summary>
+    /// True: queue functions (CallNotes) run on their queue's messages. Off by default: every test call's end puts a notes
+    /// request on the shared Azurite's queue, and only the notes tests want them run (on an Azurite of their own).
+    /// </summary>
+    public bool EnableQueues { get; init; }
+
     public string SpoolPath => _settings["Spool:Path"]!;
 
     public FunctionsHostEmulator Host => _host ?? throw new InvalidOperationException("The app has not been started.");
@@ -49,6 +55,8 @@ public sealed class WebhookApp : IAsyncDisposable
         {
             ["AZURE_FUNCTIONS_ENVIRONMENT"] = "Production",
             ["SessionStore:ConnectionString"] = azurite.ConnectionString,
+            // The host's own storage: the notes queue (issue 21) lives there, read by the CallNotes trigger.
+            ["AzureWebJobsStorage"] = azurite.ConnectionString,
             ["Spool:Path"] = Path.Combine(Path.GetTempPath(), "voicefunctions-test-spool-" + Guid.NewGuid().ToString("N")),
             ["RetentionSchedule"] = "0 0 3 * * *",
 
@@ -98,6 +106,7 @@ public sealed class WebhookApp : IAsyncDisposable
         FunctionKey = EnforceKeys ? FunctionKey : null,
         MasterKey = EnforceKeys ? MasterKey : null,
         EnableTimers = EnableTimers,
+        EnableQueues = EnableQueues,
         StartTimeout = TimeSpan.FromSeconds(90),
         // A crashed worker is restarted as the host does, without the host's 10 s between restarts.
         WorkerRestartInterval = TimeSpan.FromMilliseconds(200),

@@ -8,7 +8,7 @@ internal sealed class AdminEndpoint(
     Func<IReadOnlyList<HostedFunction>> functions,
     FunctionKeys keys,
     FunctionInvoker invoker,
-    Func<HostedFunction, string, Rpc.TypedData> manualInput)
+    Func<HostedFunction, string, TriggerInput> manualInput)
 {
     private const string Prefix = "/admin/functions/";
 

@@ -10,7 +10,7 @@ internal sealed class FunctionInvoker(InvocationDispatcher dispatcher, AppConfig
     /// <summary>An invocation on its way; null from <see cref="Send"/> when no worker runs.</summary>
     internal sealed record Pending(string InvocationId, Worker Worker, Task<InvocationResponse?> Response, long Started);
 
-    public async Task<Pending?> SendAsync(HostedFunction function, string reason, TypedData input, CancellationToken cancellationToken = default)
+    public async Task<Pending?> SendAsync(HostedFunction function, string reason, TriggerInput input, CancellationToken cancellationToken = default)
     {
         if (await dispatcher.WorkerAsync(cancellationToken).ConfigureAwait(false) is not { } worker
             || worker.FunctionId(function.Name) is not { } functionId)
@@ -29,7 +29,12 @@ internal sealed class FunctionInvoker(InvocationDispatcher dispatcher, AppConfig
                 TraceState = "",
             },
         };
-        request.InputData.Add(new ParameterBinding { Name = function.TriggerBindingName, Data = input });
+        request.InputData.Add(new ParameterBinding { Name = function.TriggerBindingName, Data = input.Data });
+        foreach (var (key, value) in input.Metadata)
+        {
+            request.TriggerMetadata.Add(key, value);
+        }
+
         output.Host("Information", $"Executing 'Functions.{function.Name}' (Reason='{reason}', Id={invocationId})");
         var started = Stopwatch.GetTimestamp();
         var response = worker.Invoke(request);

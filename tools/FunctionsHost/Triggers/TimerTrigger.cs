@@ -14,7 +14,7 @@ internal sealed class TimerTrigger(FunctionInvoker invoker, OutputLog output, bo
 
     public string TriggerType => "timerTrigger";
 
-    public TypedData ManualInput(HostedFunction function, string input) => new() { Json = Payload(function) };
+    public TriggerInput ManualInput(HostedFunction function, string input) => new(new TypedData { Json = Payload(function) });
 
     /// <summary>
     /// Starts the timers of <paramref name="functions"/>, which <see cref="FunctionIndex.Validate"/> accepted: an
