@@ -10,10 +10,12 @@
 # Functions host emulator (tools/FunctionsHost), starts Azurite and every worker under the emulator CLI
 # (`dotnet FunctionsHost.dll <app folder> <port>`, settings as environment variables) — the old direct
 # ASP.NET Core floor (`direct-http-floor`) directly on Kestrel, for the emulator hop's cost — drives simulated
-# calls over 127.0.0.1 at concurrency 1, 16 and 64, measures cold starts, and writes docs/benchmarks.json and
-# the generated part of docs/benchmarks.md. Loopback only, bounded in time (~6-8 min on 2 cores); every process
+# calls over 127.0.0.1 at concurrency 1, 16 and 64, measures cold starts, measures call notes (issue 21: two app
+# instances, notes on and off, a stand-in model; `--targets notes`), and writes docs/benchmarks.json and the
+# generated parts of docs/benchmarks.md. Loopback only, bounded in time (~6-8 min on 2 cores); every process
 # it starts is killed when it ends, fails or is interrupted. Extra arguments go to the driver, e.g.
 #   scripts/bench.sh --duration 5 --cold-runs 3
+#   BENCH_REF=worktree scripts/bench.sh --targets notes --cold-runs 0   # only the notes phase (publishes only the app)
 # Needs: .NET SDK (global.json), node + `npm ci` (Azurite), NuGet access for the linux-x64 runtime
 # packs the ReadyToRun publish uses (first run only).
 set -euo pipefail
@@ -56,14 +58,29 @@ else
   commit="$(git rev-parse --short "$ref")"
 fi
 
+# Publish only what the chosen phases start: `--targets` (default: every load target and the notes phase) and
+# the cold start unless `--cold-runs 0` (it starts the app, the floors and their ReadyToRun builds).
+targets="direct-http-floor,http-floor,storage-floor,storage-floor-batch,app,notes"
+cold=1
+args=("$@")
+for ((i = 0; i < ${#args[@]}; i++)); do
+  case "${args[i]}" in
+    --targets) targets="${args[i+1]:-}" ;;
+    --cold-runs) [[ "${args[i+1]:-}" == "0" ]] && cold=0 ;;
+  esac
+done
+wants() { [[ $cold == 1 ]] || [[ ",$targets," =~ ,($1), ]]; }
+
 echo "[bench] publishing the app ($commit), the floors and the emulator into $apps"
 start=$SECONDS
-pub "$src/src/VoiceFunctions" -o "$apps/app"
-pub "$src/src/VoiceFunctions" "${r2r[@]}" -o "$apps/app-r2r"
-pub bench/Floors/HttpFloor -o "$apps/http-floor"
-pub bench/Floors/HttpFloor "${r2r[@]}" -o "$apps/http-floor-r2r"
-pub bench/Floors/StorageFloor -o "$apps/storage-floor"
-pub bench/Floors/DirectHttpFloor -o "$apps/direct-http-floor"
+if wants "app|notes"; then pub "$src/src/VoiceFunctions" -o "$apps/app"; fi
+if [[ $cold == 1 ]]; then
+  pub "$src/src/VoiceFunctions" "${r2r[@]}" -o "$apps/app-r2r"
+  pub bench/Floors/HttpFloor "${r2r[@]}" -o "$apps/http-floor-r2r"
+fi
+if wants "http-floor"; then pub bench/Floors/HttpFloor -o "$apps/http-floor"; fi
+if wants "storage-floor|storage-floor-batch"; then pub bench/Floors/StorageFloor -o "$apps/storage-floor"; fi
+if wants "direct-http-floor"; then pub bench/Floors/DirectHttpFloor -o "$apps/direct-http-floor"; fi
 # The emulator from the same snapshot as the app, so a run of an older commit uses that commit's emulator.
 pub "$src/tools/FunctionsHost" -o "$apps/functions-host"
 dotnet build bench/VoiceFunctions.Bench -c Release --nologo -v quiet --disable-build-servers --artifacts-path "$artifacts"

@@ -191,36 +191,68 @@ public sealed class Child : IDisposable
     }
 }
 
-/// <summary>A local Azurite Table service, in memory, exactly as the integration tests start it.</summary>
+/// <summary>
+/// A local Azurite, in memory, exactly as the integration tests start it: the Table service, and for the notes
+/// phase also the Queue service (Azurite's <c>queue/main.js</c>, its own process as the table service is; the
+/// connection string then names both endpoints, as an account with both services does).
+/// </summary>
 public sealed class AzuriteProcess : IDisposable
 {
     /// <summary>Azurite's well-known development account; not a secret.</summary>
     private const string DevAccountKey = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
 
-    private AzuriteProcess(Child child, int port)
+    private AzuriteProcess(Child child, int port, Child? queue, int? queuePort)
     {
         Child = child;
         Port = port;
+        Queue = queue;
+        QueuePort = queuePort;
     }
 
     public Child Child { get; }
 
     public int Port { get; }
 
-    public string ConnectionString =>
-        $"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={DevAccountKey};TableEndpoint=http://127.0.0.1:{Port}/devstoreaccount1;";
+    /// <summary>The Queue service's process; null when only tables were asked for.</summary>
+    public Child? Queue { get; }
 
-    public static async Task<AzuriteProcess> StartAsync(string repositoryRoot)
+    public int? QueuePort { get; }
+
+    public string ConnectionString =>
+        $"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={DevAccountKey};TableEndpoint=http://127.0.0.1:{Port}/devstoreaccount1;" +
+        (QueuePort is { } q ? $"QueueEndpoint=http://127.0.0.1:{q}/devstoreaccount1;" : string.Empty);
+
+    public static async Task<AzuriteProcess> StartAsync(string repositoryRoot, bool queues = false)
     {
-        var main = Path.Combine(repositoryRoot, "node_modules", "azurite", "dist", "src", "table", "main.js");
+        var table = await StartServiceAsync(repositoryRoot, "table");
+        if (!queues)
+        {
+            return new AzuriteProcess(table.Child, table.Port, null, null);
+        }
+
+        try
+        {
+            var queue = await StartServiceAsync(repositoryRoot, "queue");
+            return new AzuriteProcess(table.Child, table.Port, queue.Child, queue.Port);
+        }
+        catch
+        {
+            table.Child.Dispose();
+            throw;
+        }
+    }
+
+    private static async Task<(Child Child, int Port)> StartServiceAsync(string repositoryRoot, string service)
+    {
+        var main = Path.Combine(repositoryRoot, "node_modules", "azurite", "dist", "src", service, "main.js");
         if (!File.Exists(main))
         {
             throw new InvalidOperationException($"Azurite is not installed ({main} is missing): run `npm ci` in {repositoryRoot}.");
         }
 
         var port = Child.FreePort();
-        var child = Child.Start("azurite", "node",
-            [main, "--tableHost", "127.0.0.1", "--tablePort", port.ToString(CultureInfo.InvariantCulture), "--inMemoryPersistence", "--skipApiVersionCheck", "--disableTelemetry", "--silent", "--loose"],
+        var child = Child.Start(service == "table" ? "azurite" : "azurite-" + service, "node",
+            [main, $"--{service}Host", "127.0.0.1", $"--{service}Port", port.ToString(CultureInfo.InvariantCulture), "--inMemoryPersistence", "--skipApiVersionCheck", "--disableTelemetry", "--silent", "--loose"],
             repositoryRoot, new Dictionary<string, string>());
         try
         {
@@ -232,8 +264,12 @@ public sealed class AzuriteProcess : IDisposable
             throw;
         }
 
-        return new AzuriteProcess(child, port);
+        return (child, port);
     }
 
-    public void Dispose() => Child.Dispose();
+    public void Dispose()
+    {
+        Queue?.Dispose();
+        Child.Dispose();
+    }
 }

@@ -9,7 +9,7 @@ namespace VoiceFunctions.Bench;
 /// <summary>
 /// Issue 6's benchmark, re-based for the isolated worker (issue 9 item 7). Usage (scripts/bench.sh does the
 /// publishing and passes the folders):
-/// <c>VoiceFunctions.Bench --apps DIR --repo DIR --out DIR [--emulator FunctionsHost.dll] [--duration 10] [--warmup 3] [--turns 4] [--cold-runs 7 (0: none)] [--concurrency 1,16,64] [--targets direct-http-floor,http-floor,storage-floor,storage-floor-batch,app] [--extra-apps name=publishfolder,…] [--worker-env KEY=VALUE;…]</c>.
+/// <c>VoiceFunctions.Bench --apps DIR --repo DIR --out DIR [--emulator FunctionsHost.dll] [--duration 10] [--warmup 3] [--turns 4] [--cold-runs 7 (0: none)] [--concurrency 1,16,64] [--targets direct-http-floor,http-floor,storage-floor,storage-floor-batch,app,notes] [--extra-apps name=publishfolder,…] [--worker-env KEY=VALUE;…] [--notes-calls 50] [--notes-model-ms 1500] [--notes-pacing 1000,0] [--notes-poll-ms 500] [--notes-timeout 60]</c>.
 /// DIR of --apps holds the Release publish folders app, app-r2r, http-floor, http-floor-r2r, storage-floor,
 /// direct-http-floor and functions-host (the emulator, unless --emulator names it).
 /// </summary>
@@ -108,7 +108,7 @@ public static class Program
         return children.Count > 0 ? children[0] : null;
     }
 
-    private static Dictionary<string, string> AppSettings(string connectionString) => new()
+    internal static Dictionary<string, string> AppSettings(string connectionString) => new()
     {
         ["SessionStore__ConnectionString"] = connectionString,
         ["Personas__default__SystemPrompt"] = SystemPrompt,
@@ -192,6 +192,13 @@ public static class Program
             }
         }
 
+        // Issue 21: session_end → notes stored, and session_end's answer with notes on vs off, side by side.
+        if (o.Targets is null || o.Targets.Contains(NotesPhase.Target))
+        {
+            Log("notes: two app instances (notes on / off), each on its own Azurite with queues, a stand-in model");
+            results.Notes = await NotesPhase.RunAsync(o, Folder("app"), AppSettings);
+        }
+
         // Cold start: one Azurite for all; variants interleaved round-robin so machine noise hits all alike.
         Log("cold start");
         if (o.ColdRuns > 0)
@@ -251,8 +258,25 @@ public sealed record BenchOptions
     public int ColdRuns { get; init; } = 7;
     public IReadOnlyList<int> Concurrency { get; init; } = [1, 16, 64];
 
-    /// <summary>Load targets to run (null: all); for quick looks, e.g. while profiling.</summary>
+    /// <summary>Load targets to run (null: all); for quick looks, e.g. while profiling. <c>notes</c> is issue 21's phase.</summary>
     public IReadOnlyList<string>? Targets { get; init; }
+
+    public static readonly string[] KnownTargets = ["direct-http-floor", "http-floor", "storage-floor", "storage-floor-batch", "app", NotesPhase.Target];
+
+    /// <summary>Notes phase: call pairs (one to each instance) per schedule.</summary>
+    public int NotesCalls { get; init; } = 50;
+
+    /// <summary>Notes phase: how long the stand-in model takes to answer.</summary>
+    public int NotesModelMs { get; init; } = 1500;
+
+    /// <summary>Notes phase: one schedule per value, a call pair every so many ms (0: back to back).</summary>
+    public IReadOnlyList<int> NotesPacingMs { get; init; } = [1000, 0];
+
+    /// <summary>Notes phase: how often a call is read back while its notes are awaited.</summary>
+    public int NotesPollMs { get; init; } = 500;
+
+    /// <summary>Notes phase: how long after session_end's answer notes are awaited before the call counts as timed out.</summary>
+    public int NotesTimeoutSeconds { get; init; } = 60;
 
     /// <summary>Experiments: extra environment variables for every emulator-started target (the CLI passes them on to the worker).</summary>
     public IReadOnlyDictionary<string, string> WorkerEnv { get; init; } = new Dictionary<string, string>();
@@ -286,6 +310,11 @@ public sealed record BenchOptions
             WorkerEnv = map.TryGetValue("--worker-env", out var we)
                 ? we.Split(';', StringSplitOptions.RemoveEmptyEntries).Select(e => e.Split('=', 2)).ToDictionary(kv => kv[0], kv => kv[1])
                 : new Dictionary<string, string>(),
+            NotesCalls = (int)Number("--notes-calls", 50),
+            NotesModelMs = (int)Number("--notes-model-ms", 1500),
+            NotesPacingMs = map.TryGetValue("--notes-pacing", out var np) ? [.. np.Split(',').Select(s => int.Parse(s, CultureInfo.InvariantCulture))] : [1000, 0],
+            NotesPollMs = (int)Number("--notes-poll-ms", 500),
+            NotesTimeoutSeconds = (int)Number("--notes-timeout", 60),
             ExtraApps = map.TryGetValue("--extra-apps", out var x)
                 ? x.Split(',').Select(e => e.Split('=', 2)).ToDictionary(kv => kv[0], kv => Path.GetFullPath(kv[1]))
                 : new Dictionary<string, string>(),
@@ -293,6 +322,17 @@ public sealed record BenchOptions
         if (options.DurationSeconds is <= 0 or > 120 || options.WarmupSeconds is < 0 or > 60 || options.ColdRuns is < 0 or > 50 || options.Turns is < 1 or > 50 || options.Concurrency.Any(n => n is < 1 or > 256))
         {
             throw new ArgumentException("bounds: duration 0-120 s, warmup 0-60 s, cold-runs 0-50 (0 skips cold start), turns 1-50, concurrency 1-256");
+        }
+
+        if (options.NotesCalls is < 1 or > 500 || options.NotesModelMs is < 0 or > 30_000 || options.NotesPacingMs.Count == 0 || options.NotesPacingMs.Any(p => p is < 0 or > 10_000) ||
+            options.NotesPollMs is < 50 or > 5_000 || options.NotesTimeoutSeconds is < 5 or > 600)
+        {
+            throw new ArgumentException("bounds: notes-calls 1-500, notes-model-ms 0-30000, notes-pacing 0-10000 each, notes-poll-ms 50-5000, notes-timeout 5-600 s");
+        }
+
+        if (options.Targets?.FirstOrDefault(t => !KnownTargets.Contains(t)) is { } unknown)
+        {
+            throw new ArgumentException($"unknown target {unknown}; known: {string.Join(", ", KnownTargets)}");
         }
 
         return options;
@@ -332,6 +372,9 @@ public sealed class BenchResults
     public double WallSeconds { get; set; }
     public Dictionary<string, TargetResult> Load { get; } = [];
     public Dictionary<string, ColdStartResult> ColdStart { get; } = [];
+
+    /// <summary>Issue 21's notes phase; null when it did not run.</summary>
+    public NotesResult? Notes { get; set; }
     public Dictionary<string, double> Ratios { get; } = [];
     public List<BudgetResult> Budgets { get; } = [];
 
