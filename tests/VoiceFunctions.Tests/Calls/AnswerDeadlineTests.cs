@@ -44,4 +44,21 @@ public sealed class AnswerDeadlineTests
         Assert.Same(missed, await Task.WhenAny(missed, Task.Delay(TimeSpan.FromSeconds(10)))); // at once, not after 30 s
         Assert.False(await missed);
     }
+
+    /// <summary>
+    /// Issue 23, item 7: the budget is when the answer must have left, so the late answer is decided before it, with
+    /// time kept for the way out (200 ms of the default 800 ms).
+    /// </summary>
+    [Fact]
+    public async Task The_late_answer_is_decided_before_the_budget_leaving_the_reserve_for_the_way_out()
+    {
+        Assert.Equal(TimeSpan.FromMilliseconds(200), AnswerDeadline.Reserve(TimeSpan.FromMilliseconds(800)));
+        Assert.Equal(TimeSpan.FromMilliseconds(50), AnswerDeadline.Reserve(TimeSpan.FromMilliseconds(200)));
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        using var deadline = new AnswerDeadline(TimeSpan.FromMilliseconds(800), TimeProvider.System);
+
+        Assert.False(await deadline.MetByAsync(new TaskCompletionSource().Task));
+
+        Assert.InRange(clock.Elapsed, TimeSpan.FromMilliseconds(590), TimeSpan.FromMilliseconds(799));
+    }
 }
