@@ -278,6 +278,60 @@ public sealed class NotesTests : IAsyncLifetime
         Assert.Equal(["session"], rows); // the erasure marker alone: no notes row
     }
 
+    [Fact]
+    public async Task The_persona_s_webhook_gets_the_notes_signed_retried_by_the_queue_and_once_acknowledged_never_again()
+    {
+        var secret = "whsec_" + Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32));
+        await using var receiver = await Notes.WebhookReceiver.StartAsync(secret);
+        receiver.Status = 500; // down at first: the queue's redelivery is the retry
+        await using var app = App(more: new()
+        {
+            ["Personas:default:Notes:WebhookUrl"] = receiver.Url.ToString(),
+            ["Personas:default:Notes:WebhookSecret"] = secret,
+        });
+        using var calls = app.Calls();
+        var id = CallClient.NewSessionId();
+        await calls.StartAsync(id);
+        await calls.SayAsync(id, "I need an appointment, please call me back.");
+        await calls.EndAsync(id);
+
+        var notes = await calls.WaitForNotesAsync(app, _storage, id);
+        Assert.Equal("written", notes.GetProperty("status").GetString()); // stored although the receiver failed
+        await WaitAsync(() => !receiver.Deliveries.IsEmpty, "no delivery reached the receiver");
+        receiver.Status = 200;
+        await WaitAsync(() => receiver.Deliveries.Count >= 2, "the failed delivery was not retried", TimeSpan.FromSeconds(40));
+        await WaitForLogAsync(app, $"Session {id}: notes delivered to the persona's webhook (recorded: True)", times: 1);
+
+        // A redelivered message once the receiver acknowledged: nobody is told again.
+        var message = new JsonObject { ["callId"] = id, ["cause"] = "ended", ["at"] = DateTimeOffset.UtcNow.ToString("O") }.ToJsonString();
+        Assert.Equal(HttpStatusCode.Accepted, await NotesDelivery.RunAsync(app, "CallNotes", message));
+        await WaitForLogAsync(app, $"Session {id}: notes already written", times: 2);
+
+        var deliveries = receiver.Deliveries.ToArray();
+        Assert.Equal(2, deliveries.Length);
+        Assert.All(deliveries, d =>
+        {
+            Assert.Equal("ok", d.Verdict); // the receiver's own verification of the Standard Webhooks signature
+            Assert.Equal($"{id}:notes", d.Id); // the idempotency key, the same on every attempt
+        });
+        Assert.Equal(deliveries[0].Body, deliveries[1].Body);
+        var body = JsonNode.Parse(deliveries[1].Body)!.AsObject();
+        Assert.Equal(id, body["call_id"]!.GetValue<string>());
+        Assert.Equal("written", body["status"]!.GetValue<string>());
+        Assert.Equal(notes.GetProperty("reason").GetString(), body["reason"]!.GetValue<string>());
+        Assert.DoesNotContain(secret, app.Output, StringComparison.Ordinal);
+    }
+
+    private static async Task WaitAsync(Func<bool> done, string because, TimeSpan? timeout = null)
+    {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        while (!done())
+        {
+            Assert.True(clock.Elapsed < (timeout ?? TimeSpan.FromSeconds(20)), because);
+            await Task.Delay(50);
+        }
+    }
+
     private async Task<List<string>> RemainingMessagesAsync(string id)
     {
         var client = new Azure.Storage.Queues.QueueClient(_storage.ConnectionString, "call-notes");

@@ -58,6 +58,7 @@ public sealed partial class CallHandler(
 
         var race = new ReplyRace();
         var answering = AnswerAsync(slot, sessionId, evt, fingerprint, race, ticket);
+        _ = KeepWhenSlowAsync(deadline, answering, ticket, sessionId, evt);
         if (await deadline.MetByAsync(answering).ConfigureAwait(false))
         {
             return WarnAbout(await answering.ConfigureAwait(false), sessionId);
@@ -68,8 +69,9 @@ public sealed partial class CallHandler(
 
     /// <summary>
     /// Out of time: the filler if the model is thinking about a recorded turn, else the answer decided from what this
-    /// instance knows; `answering` goes on and records the event. Until it has, the event waits on disk, so a process
-    /// killed after this answer loses nothing the next start cannot record.
+    /// instance knows; `answering` goes on and records the event. Until it has, the event waits on disk (written from
+    /// halfway to the deadline, <see cref="KeepWhenSlowAsync"/>), so a process killed after this answer loses nothing
+    /// the next start cannot record.
     /// </summary>
     private async Task<IReadOnlyList<AiFlowAction>> AnswerLateAsync(SessionSlot slot, string sessionId, AiFlowEvent evt, ReplyRace race, AnsweredTicket ticket, Task<IReadOnlyList<AiFlowAction>> answering)
     {
@@ -87,11 +89,6 @@ public sealed partial class CallHandler(
 
         CallMetrics.LateAnswers.Add(1);
         LogLateAnswer(logger, sessionId, evt.LoggedType, (long)_options.ResponseBudget.TotalMilliseconds);
-        if (!ticket.Keep())
-        {
-            LogAnsweredNotKept(logger, sessionId, evt.LoggedType);
-        }
-
         var step = flow.Decide(slot.State, evt, time.GetUtcNow());
         if (step.Ask is not null && step.Next is { } next && race.TryFiller())
         {
@@ -102,6 +99,32 @@ public sealed partial class CallHandler(
         // Should the recording still ask the model, its reply can no longer be part of this answer: it becomes pending.
         race.Close();
         return step.Actions;
+    }
+
+    /// <summary>
+    /// Still recording halfway to the deadline: storage is slow, so the event goes to disk now (<see cref="AnsweredTicket.Keep"/>),
+    /// off the answer's path — the late answer at the deadline never waits for the disk (issue 23, item 7: with many
+    /// calls answered late at once, their disk writes queued in front of their answers). Recorded meanwhile, nothing is
+    /// written (the ticket is released). Never throws.
+    /// </summary>
+    private async Task KeepWhenSlowAsync(AnswerDeadline deadline, Task answering, AnsweredTicket ticket, string sessionId, AiFlowEvent evt)
+    {
+        try
+        {
+            if (await deadline.HalfwayMetByAsync(answering).ConfigureAwait(false))
+            {
+                return;
+            }
+
+            if (!ticket.Keep())
+            {
+                LogAnsweredNotKept(logger, sessionId, evt.LoggedType);
+            }
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            LogUnexpected(logger, ex, sessionId, evt.LoggedType);
+        }
     }
 
     /// <summary>

@@ -6,9 +6,10 @@ public sealed class CallOptions
     public const string Section = "Calls";
 
     /// <summary>
-    /// From receiving an event to answering it. sipgate hangs up after about 1 s, so the default leaves
-    /// 200 ms for the network and the Functions host. When storage is slower, the answer goes out on time
-    /// from what this instance knows and the event is still recorded (or spooled) in order afterwards.
+    /// From receiving an event to its answer leaving the worker. sipgate hangs up after about 1 s, so the default
+    /// leaves 200 ms for the network and the Functions host. When storage is slower, the answer is decided from what
+    /// this instance knows <see cref="AnswerDeadline.Reserve"/> before the budget ends (time for the way out) and the
+    /// event is still recorded (or spooled) in order afterwards.
     /// </summary>
     public TimeSpan ResponseBudget { get; set; } = TimeSpan.FromMilliseconds(800);
 

@@ -32,6 +32,8 @@ public static class NotesRegistration
         });
         services.AddSingleton<NotesTelemetry>();
         services.AddSingleton<ModelNotes>();
+        services.AddNotesWebhook();
+        services.AddSingleton<NotesDelivery>();
         services.AddSingleton<NotesWriter>();
         services.AddSingleton<NotesRequests>();
         services.AddHostedService(provider => provider.GetRequiredService<NotesRequests>());

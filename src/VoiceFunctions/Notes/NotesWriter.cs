@@ -36,6 +36,7 @@ public sealed partial class NotesWriter(
     AssistantModel model,
     ModelNotes modelNotes,
     NotesTelemetry telemetry,
+    NotesDelivery delivery,
     TimeProvider time,
     IOptions<NotesOptions> options,
     ILogger<NotesWriter> logger)
@@ -64,6 +65,8 @@ public sealed partial class NotesWriter(
         if (stored?.Notes.IsFinal == true)
         {
             LogAlreadyFinal(logger, sessionId, stored.Notes.Status);
+            // Final, but maybe not yet acknowledged by the persona's receiver: this redelivery is the webhook's retry.
+            await delivery.DeliverAsync(sessionId, personas.ByName(session.State.Persona), stored, cancellationToken).ConfigureAwait(false);
             return NotesOutcome.AlreadyFinal;
         }
 
@@ -95,6 +98,17 @@ public sealed partial class NotesWriter(
 
         telemetry.Final(sessionId, session.State.Persona, notes);
         LogWritten(logger, sessionId, notes.Status, notes.Source ?? "none", notes.Error ?? "none");
+        var persona = personas.ByName(session.State.Persona);
+        if (persona.Notes.WebhookUrl is not null)
+        {
+            // The row's new ETag, for recording the receiver's acknowledgement; a failed POST throws (the queue retries).
+            var (_, written) = await store.ReadNotesAsync(sessionId, cancellationToken).ConfigureAwait(false);
+            if (written is not null)
+            {
+                await delivery.DeliverAsync(sessionId, persona, written, cancellationToken).ConfigureAwait(false);
+            }
+        }
+
         return NotesOutcome.Written;
     }
 

@@ -163,7 +163,8 @@ public sealed partial class PersonaValidation(ILogger<PersonaValidation>? logger
 
         if (notes.WebhookUrl is { } url)
         {
-            if (!Uri.TryCreate(url, UriKind.Absolute, out var uri) || (uri.Scheme != Uri.UriSchemeHttps && !(uri.Scheme == Uri.UriSchemeHttp && uri.IsLoopback)))
+            // The sender's own checks: what starts is what can be sent.
+            if (!Uri.TryCreate(url, UriKind.Absolute, out var uri) || !NotesWebhook.IsAllowedUrl(uri))
             {
                 failures.Add($"{prefix}:WebhookUrl must be an absolute https URL (http only for a loopback address).");
             }
@@ -172,9 +173,9 @@ public sealed partial class PersonaValidation(ILogger<PersonaValidation>? logger
             {
                 failures.Add($"{prefix}:WebhookSecret is required when WebhookUrl is set (the notes are signed with it; a Key Vault reference in Azure).");
             }
-            else if (notes.WebhookSecret.Length < 16)
+            else if (!NotesWebhook.IsValidSecret(notes.WebhookSecret))
             {
-                failures.Add($"{prefix}:WebhookSecret must be at least 16 characters.");
+                failures.Add($"{prefix}:WebhookSecret must be '{NotesWebhook.SecretPrefix}' followed by base64 of {NotesWebhook.MinSecretBytes}-{NotesWebhook.MaxSecretBytes} random bytes (Standard Webhooks; docs/notes-webhook.md).");
             }
         }
     }

@@ -201,9 +201,9 @@ public sealed partial class SessionSpool
         CreateOwnerOnly(Path.Combine(_root, AnsweredFolder));
         CreateOwnerOnly(folder);
         var file = Path.Combine(folder, NewId() + ".json");
-        // On the answer path (at the budget): written and renamed, not fsynced. It guards against the process being
-        // killed after the answer, and a killed process's writes are in the page cache already; fsync waited on the
-        // disk (tens of ms under load) before the answer could go out (issue 23, item 7).
+        // Written and renamed, not fsynced: it guards against the process being killed after the answer, and a killed
+        // process's writes are in the page cache already. Written from halfway to the deadline, off the answer's path
+        // (CallHandler.KeepWhenSlowAsync); fsync there waited on the disk, tens of ms under load (issue 23, item 7).
         WriteDurably(file, stream => JsonSerializer.Serialize(stream, answered, SpoolJsonContext.Default.AnsweredEvent), flushToDisk: false);
         return file;
     }

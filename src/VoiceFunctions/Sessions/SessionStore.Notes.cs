@@ -164,6 +164,25 @@ public sealed partial class SessionStore
         }, cancellationToken);
 
     /// <summary>
+    /// Records that the persona's receiver acknowledged the notes (merge of <c>NotifiedAt</c> under the notes row's ETag).
+    /// False when the row changed or is gone meanwhile (another delivery recorded it, or the call was erased).
+    /// </summary>
+    public Task<bool> MarkNotesNotifiedAsync(string sessionId, ETag notesETag, DateTimeOffset at, CancellationToken cancellationToken) =>
+        WithTableAsync(async () =>
+        {
+            var entity = new TableEntity(sessionId, NotesRowKey) { [NotifiedAtProperty] = at };
+            try
+            {
+                await table.UpdateEntityAsync(entity, notesETag, TableUpdateMode.Merge, cancellationToken).ConfigureAwait(false);
+                return true;
+            }
+            catch (RequestFailedException ex) when (ex.Status is 404 or 412 && !IsTableNotFound(ex))
+            {
+                return false;
+            }
+        }, cancellationToken);
+
+    /// <summary>
     /// Every call with a session row started after <paramref name="since"/> (and its notes row, if any): what the notes
     /// sweep looks at. A scan of the table for two row keys (Table Storage has no secondary index), so it is bounded by
     /// time, not by the table's size in calls: see docs/reliability.md.

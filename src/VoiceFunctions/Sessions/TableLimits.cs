@@ -131,21 +131,24 @@ public static class TableLimits
             throw new UnstorableStepException("TooManyEntities");
         }
 
-        long bytes = 0;
-        foreach (var action in actions)
-        {
-            bytes += TransactionBytesPerOperation + JsonBytes(action.Entity.PartitionKey) + JsonBytes(action.Entity.RowKey);
-            foreach (var (name, value) in action.Entity as TableEntity ?? [])
-            {
-                // The name, quoted, and an "@odata.type" annotation for typed values: 64 bytes is more than either needs.
-                bytes += 64 + JsonBytes(name) + (value is string s ? JsonBytes(s) : 64);
-            }
-        }
-
-        if (bytes > MaxTransactionBytes)
+        if (actions.Sum(TransactionBytes) > MaxTransactionBytes)
         {
             throw new UnstorableStepException("TransactionTooLarge");
         }
+    }
+
+    /// <summary>An upper bound for what one operation adds to a transaction's payload (see <see cref="CheckTransaction"/>).</summary>
+    public static long TransactionBytes(TableTransactionAction action)
+    {
+        ArgumentNullException.ThrowIfNull(action);
+        var bytes = TransactionBytesPerOperation + JsonBytes(action.Entity.PartitionKey) + JsonBytes(action.Entity.RowKey);
+        foreach (var (name, value) in action.Entity as TableEntity ?? [])
+        {
+            // The name, quoted, and an "@odata.type" annotation for typed values: 64 bytes is more than either needs.
+            bytes += 64 + JsonBytes(name) + (value is string s ? JsonBytes(s) : 64);
+        }
+
+        return bytes;
     }
 
     /// <summary>An upper bound for a string's size in JSON: printable ASCII as is, anything else as an escape.</summary>
