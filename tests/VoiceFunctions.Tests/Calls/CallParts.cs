@@ -66,7 +66,7 @@ public sealed class CallParts : IDisposable
 
     /// <summary>The CallNotes function's work, on this instance's table (<paramref name="time"/>: its clock).</summary>
     public NotesWriter NotesWriter(TimeProvider? time = null) =>
-        new(Store!, Personas, Model!, new ModelNotes(Model!, Options.Create(NotesOptions!), NullLogger<ModelNotes>.Instance), NotesTelemetry!, time ?? TimeProvider.System, Options.Create(NotesOptions!), NullLogger<NotesWriter>.Instance);
+        new(Store!, Personas, Model!, new ModelNotes(Model!, Options.Create(NotesOptions!), NullLogger<ModelNotes>.Instance), NotesTelemetry!, new VoiceFunctions.Notes.NotesDelivery(Store!, new NotesWebhook(new HttpClient(), TimeProvider.System), TimeProvider.System, NullLogger<VoiceFunctions.Notes.NotesDelivery>.Instance), time ?? TimeProvider.System, Options.Create(NotesOptions!), NullLogger<NotesWriter>.Instance);
 
     /// <summary>The idle sweep, with <paramref name="time"/> as its clock (a later "now").</summary>
     public NotesSweep NotesSweep(TimeProvider? time = null) =>
