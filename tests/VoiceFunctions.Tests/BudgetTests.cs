@@ -125,7 +125,10 @@ public sealed class BudgetTests : IAsyncLifetime
         TestContext.Current.SendDiagnosticMessage(report);
 
         Assert.True(seen.GetProperty("turn_count").GetInt32() < backlog, "the replay was over before the live turns: nothing was tested");
-        Assert.True(latencies.Max() < inTime, $"a live turn waited for the replay: {report} (decided late from {inTime.TotalMilliseconds:F0} ms)");
+        // The median, not each: on a loaded machine one transaction of the replay (which a live turn may wait for) can
+        // itself take longer than the budget; waiting for the whole backlog (before) put every live turn past it.
+        Assert.True(latencies.Order().ElementAt(latencies.Count / 2) < inTime, $"live turns waited for the replay: {report} (decided late from {inTime.TotalMilliseconds:F0} ms)");
+        Assert.True(latencies.Max() < HangUp, $"a live turn was answered after sipgate's second: {report}");
         var texts = session.GetProperty("trace").EnumerateArray().Where(t => t.GetProperty("kind").GetString() == "caller").Select(t => t.GetProperty("text").GetString()!).ToList();
         Assert.Equal(Enumerable.Range(0, backlog).Select(i => $"waiting {i}").Concat(live), texts);
         Assert.Equal(backlog + live.Count, session.GetProperty("turn_count").GetInt32());

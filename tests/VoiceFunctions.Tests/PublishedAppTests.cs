@@ -37,12 +37,21 @@ public sealed class PublishedAppTests(Azurite azurite)
         var folder = await PublishedWorker.FolderAsync();
         var functions = Json(folder, "functions.metadata").EnumerateArray().ToDictionary(f => f.GetProperty("name").GetString()!, Trigger);
 
-        Assert.Equal(["RetentionPurge", "erase", "events", "sessions"], functions.Keys.Order(StringComparer.Ordinal));
+        Assert.Equal(["CallNotes", "CallNotesIdleSweep", "CallNotesPoison", "RetentionPurge", "erase", "events", "sessions"], functions.Keys.Order(StringComparer.Ordinal));
         Assert.Equal(("httpTrigger", "Function", "events", "post"), Http(functions["events"]));
         Assert.Equal(("httpTrigger", "Admin", "sessions/{id}", "get"), Http(functions["sessions"])); // the webhook's key cannot read calls
         Assert.Equal(("httpTrigger", "Admin", "sessions/{id}", "delete"), Http(functions["erase"]));
         Assert.Equal("timerTrigger", functions["RetentionPurge"].GetProperty("type").GetString());
         Assert.Equal("%RetentionSchedule%", functions["RetentionPurge"].GetProperty("schedule").GetString());
+
+        // Call notes (issue 21): queue triggers on the host's own storage (no connection named: AzureWebJobsStorage).
+        Assert.Equal("queueTrigger", functions["CallNotes"].GetProperty("type").GetString());
+        Assert.Equal("call-notes", functions["CallNotes"].GetProperty("queueName").GetString());
+        Assert.Equal("queueTrigger", functions["CallNotesPoison"].GetProperty("type").GetString());
+        Assert.Equal("call-notes-poison", functions["CallNotesPoison"].GetProperty("queueName").GetString());
+        Assert.False(functions["CallNotes"].TryGetProperty("connection", out var connection) && connection.GetString() is { Length: > 0 });
+        Assert.Equal("timerTrigger", functions["CallNotesIdleSweep"].GetProperty("type").GetString());
+        Assert.Equal("0 */5 * * * *", functions["CallNotesIdleSweep"].GetProperty("schedule").GetString());
     }
 
     [Fact]
@@ -56,7 +65,7 @@ public sealed class PublishedAppTests(Azurite azurite)
         var speak = await calls.SayAsync(id, "Guten Tag, ich möchte einen Termin.");
         var end = await calls.EndAsync(id);
 
-        Assert.Equal(["RetentionPurge", "erase", "events", "sessions"], app.Host.Functions.Select(f => f.Name).Order(StringComparer.Ordinal));
+        Assert.Equal(["CallNotes", "CallNotesIdleSweep", "CallNotesPoison", "RetentionPurge", "erase", "events", "sessions"], app.Host.Functions.Select(f => f.Name).Order(StringComparer.Ordinal));
         Assert.Equal(TestPersonas.GermanPrompt, Assert.IsType<ConfigureVoiceToVoiceAction>(Assert.Single(start)).SystemPrompt);
         Assert.Empty(speak);
         Assert.Empty(end);
