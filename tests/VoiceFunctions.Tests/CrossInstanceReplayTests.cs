@@ -92,6 +92,13 @@ public sealed class CrossInstanceReplayTests(Azurite azurite)
 
         gate.Close();
         await two.SayAsync(id, "hello, is anyone there?"); // decided blind: two cannot read the call
+        // The answer does not wait for the spool (no disk write on the answer's path): wait for the step to land there.
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        while (Spooled(second, id) == 0 && clock.Elapsed < TimeSpan.FromSeconds(15))
+        {
+            await Task.Delay(50);
+        }
+
         Assert.Equal(1, Spooled(second, id));
         gate.Open();
         await one.WaitForSessionAsync(id, s => s.GetProperty("turn_count").GetInt32() >= 2, TimeSpan.FromSeconds(60));

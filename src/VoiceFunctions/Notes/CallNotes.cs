@@ -63,7 +63,10 @@ public sealed record CallNotes
     /// <summary>The model deployment that wrote them; null for notes from the trace alone.</summary>
     public string? Model { get; init; }
 
-    /// <summary>When this status was reached (pending: when the request was queued).</summary>
+    /// <summary>
+    /// Pending: when the request was queued. Written or failed: when the notes run had read the call's trace, before it
+    /// asked the model (the model's own time, ~1-2 s, comes after it; docs/benchmarks.md measures both).
+    /// </summary>
     public required DateTimeOffset At { get; init; }
 
     /// <summary>Why the request was made: <see cref="NotesCauses"/>.</summary>
