@@ -85,6 +85,15 @@ public sealed class StorageGate : IAsyncDisposable
             await outbound.ConnectAsync(IPAddress.Loopback, _target, _stop.Token).ConfigureAwait(false);
             lock (_open)
             {
+                // Close() may have run while this connection was being made: it was not in the list then, so reset it now
+                // (else it would relay for the whole "outage").
+                if (_closed)
+                {
+                    Reset(inbound);
+                    Reset(outbound);
+                    return;
+                }
+
                 _open.Add(inbound);
                 _open.Add(outbound);
             }
