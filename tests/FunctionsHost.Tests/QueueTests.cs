@@ -74,11 +74,14 @@ public sealed class QueueTests(QueueHost fixture) : IClassFixture<QueueHost>
     {
         // Sent by a producer that does not encode: the host's client cannot decode it and moves it (QueueServiceClientProvider).
         var text = Unique("plain text, not base64!");
+        var poison = fixture.Azurite.Queue(fixture.QueueName + "-poison", QueueMessageEncoding.None);
+        var before = Total(poison);
         await fixture.Azurite.Queue(fixture.QueueName, QueueMessageEncoding.None).SendMessageAsync(text);
 
-        var poison = fixture.Azurite.Queue(fixture.QueueName + "-poison", QueueMessageEncoding.None);
+        // Seen as it is while visible; the poison queue's own listener may take it first and, unable to decode it either,
+        // hold it invisible: then only the queue's count (visible and invisible) shows it arrived.
         Assert.True(
-            await TestWorker.EventuallyAsync(() => Peek(poison).Contains(text), Within),
+            await TestWorker.EventuallyAsync(() => Peek(poison).Contains(text) || Total(poison) > before, Within),
             host.Output);
         Assert.Empty(QueueHost.Records(fixture.MarkerFolder, r => r["message"] == text));
         Assert.True(await TestWorker.EventuallyAsync(() => Count(fixture.Azurite.Queue(fixture.QueueName)) == 0, Within), host.Output);
@@ -176,6 +179,9 @@ public sealed class QueueTests(QueueHost fixture) : IClassFixture<QueueHost>
         var outcome = await host.InvokeAsync("QueueText", Unique("fail-manual"));
         Assert.False(outcome.Succeeded);
     }
+
+    /// <summary>Messages in the queue, the invisible ones (taken by a listener) included.</summary>
+    private static int Total(QueueClient queue) => queue.Exists().Value ? queue.GetProperties().Value.ApproximateMessagesCount : 0;
 
     private static int Count(QueueClient queue) => queue.Exists().Value ? queue.PeekMessages(32).Value.Length : 0;
 
