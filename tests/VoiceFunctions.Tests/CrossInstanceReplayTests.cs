@@ -15,39 +15,38 @@ public sealed class CrossInstanceReplayTests(Azurite azurite)
     [Fact]
     public async Task A_call_alternating_between_instances_keeps_every_turn_when_one_loses_storage_for_two_of_its_events()
     {
-        // Out of the CI gate until issue 23's open finding is explained: in 2 of 3 full-suite runs after the merge one
-        // of the two gated tests failed ("one 10" never stored while "one 11" was; the blind step not spooled within
-        // 15 s). They pass alone and under parallel load. Run them with VOICEFUNCTIONS_CROSS_INSTANCE_GATE=1.
-        Assert.SkipUnless(Environment.GetEnvironmentVariable("VOICEFUNCTIONS_CROSS_INSTANCE_GATE") == "1", "issue 23 open finding: set VOICEFUNCTIONS_CROSS_INSTANCE_GATE=1");
         await using var gate = new StorageGate(azurite);
         await using var first = new WebhookApp(azurite, new Dictionary<string, string?> { ["SessionStore:ConnectionString"] = gate.ConnectionString(azurite) });
         await using var second = new WebhookApp(azurite);
         using var one = first.Calls();
         using var two = second.Calls();
-        var id = CallClient.NewSessionId();
-        var said = new List<string>();
-
-        await one.StartAsync(id);
-        for (var i = 0; i < 30; i++)
+        await WithWorkerLogsOnFailure(first, second, async () =>
         {
-            said.Add($"two {i}");
-            Assert.Empty(await two.SayAsync(id, said[^1]));
-            if (i == 10)
+            var id = CallClient.NewSessionId();
+            var said = new List<string>();
+
+            await one.StartAsync(id);
+            for (var i = 0; i < 30; i++)
             {
-                gate.Close(); // instance one's events "one 10" and "one 11" are spooled, numbered from its cache
+                said.Add($"two {i}");
+                Assert.Empty(await two.SayAsync(id, said[^1]));
+                if (i == 10)
+                {
+                    gate.Close(); // instance one's events "one 10" and "one 11" are spooled, numbered from its cache
+                }
+
+                said.Add($"one {i}");
+                Assert.Empty(await one.SayAsync(id, said[^1]));
+                if (i == 11)
+                {
+                    Assert.True(Spooled(first, id) > 0, "instance one stored its events although its storage was cut off: nothing was tested");
+                    gate.Open();
+                }
             }
 
-            said.Add($"one {i}");
-            Assert.Empty(await one.SayAsync(id, said[^1]));
-            if (i == 11)
-            {
-                Assert.True(Spooled(first, id) > 0, "instance one stored its events although its storage was cut off: nothing was tested");
-                gate.Open();
-            }
-        }
-
-        var session = await two.WaitForSessionAsync(id, s => s.GetProperty("turn_count").GetInt32() >= said.Count, TimeSpan.FromSeconds(60));
-        AssertStoredOnce(session, said);
+            var session = await two.WaitForSessionAsync(id, s => s.GetProperty("turn_count").GetInt32() >= said.Count, TimeSpan.FromSeconds(60));
+            AssertStoredOnce(session, said);
+        });
     }
 
     [Fact]
@@ -80,51 +79,68 @@ public sealed class CrossInstanceReplayTests(Azurite azurite)
     [Fact]
     public async Task A_blind_step_replayed_by_another_instance_keeps_the_escalation_and_its_pending_transfer()
     {
-        // Out of the CI gate until issue 23's open finding is explained: in 2 of 3 full-suite runs after the merge one
-        // of the two gated tests failed ("one 10" never stored while "one 11" was; the blind step not spooled within
-        // 15 s). They pass alone and under parallel load. Run them with VOICEFUNCTIONS_CROSS_INSTANCE_GATE=1.
-        Assert.SkipUnless(Environment.GetEnvironmentVariable("VOICEFUNCTIONS_CROSS_INSTANCE_GATE") == "1", "issue 23 open finding: set VOICEFUNCTIONS_CROSS_INSTANCE_GATE=1");
         await using var gate = new StorageGate(azurite);
         await using var first = new WebhookApp(azurite);
         await using var second = new WebhookApp(azurite, new Dictionary<string, string?> { ["SessionStore:ConnectionString"] = gate.ConnectionString(azurite) });
         using var one = first.Calls();
         using var two = second.Calls();
-        var id = CallClient.NewSessionId();
-        using (await two.GetSessionResponseAsync(CallClient.NewSessionId()))
+        await WithWorkerLogsOnFailure(first, second, async () =>
         {
-            // instance two is up and has never seen the call
+            var id = CallClient.NewSessionId();
+            using (await two.GetSessionResponseAsync(CallClient.NewSessionId()))
+            {
+                // instance two is up and has never seen the call
+            }
+
+            await one.StartAsync(id);
+            Assert.Equal(["configure_transcription", "speak"], (await one.SayAsync(id, "a real person please")).Select(a => a.Type)); // the transfer is pending
+
+            gate.Close();
+            await two.SayAsync(id, "hello, is anyone there?"); // decided blind: two cannot read the call
+            // The answer does not wait for the spool (no disk write on the answer's path): wait for the step to land there.
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            while (Spooled(second, id) == 0 && clock.Elapsed < TimeSpan.FromSeconds(15))
+            {
+                await Task.Delay(50);
+            }
+
+            Assert.Equal(1, Spooled(second, id));
+            gate.Open();
+            await one.WaitForSessionAsync(id, s => s.GetProperty("turn_count").GetInt32() >= 2, TimeSpan.FromSeconds(60));
+
+            // The line has been spoken: the pending transfer goes out, so the caller does reach a human.
+            Assert.IsType<TransferAction>(Assert.Single(await one.SendAsync(CallClient.Event("assistant_speech_ended", id))));
+
+            var session = await one.GetSessionAsync(id);
+            Assert.Equal("pipeline", session.GetProperty("mode").GetString());
+            Assert.True(session.GetProperty("escalated").GetBoolean());
+            Assert.Equal(["session_start", "escalation_keyword"], session.GetProperty("mode_history").EnumerateArray().Select(m => m.GetProperty("reason").GetString()));
+            var trace = session.GetProperty("trace").EnumerateArray().ToList();
+            var kinds = trace.Select(t => t.GetProperty("kind").GetString()).ToList();
+            Assert.Single(kinds, k => k == "pending_delivered");
+            Assert.DoesNotContain("pending_dropped", kinds);
+            var blind = Assert.Single(trace, t => t.TryGetProperty("text", out var text) && text.GetString() == "hello, is anyone there?");
+            Assert.Equal("pipeline", blind.GetProperty("mode").GetString()); // the mode the call was in, not the one assumed blind
+            AssertStoredOnce(session, ["a real person please", "hello, is anyone there?"]);
+        });
+    }
+
+    /// <summary>
+    /// A failure here is a race between two processes: what each worker logged (its errors above all) is the only
+    /// account of it, so the failure carries the end of both logs.
+    /// </summary>
+    private static async Task WithWorkerLogsOnFailure(WebhookApp first, WebhookApp second, Func<Task> test)
+    {
+        try
+        {
+            await test();
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            throw new Xunit.Sdk.XunitException($"{ex.Message}\n--- instance one ---\n{Tail(first.Output)}\n--- instance two ---\n{Tail(second.Output)}", ex);
         }
 
-        await one.StartAsync(id);
-        Assert.Equal(["configure_transcription", "speak"], (await one.SayAsync(id, "a real person please")).Select(a => a.Type)); // the transfer is pending
-
-        gate.Close();
-        await two.SayAsync(id, "hello, is anyone there?"); // decided blind: two cannot read the call
-        // The answer does not wait for the spool (no disk write on the answer's path): wait for the step to land there.
-        var clock = System.Diagnostics.Stopwatch.StartNew();
-        while (Spooled(second, id) == 0 && clock.Elapsed < TimeSpan.FromSeconds(15))
-        {
-            await Task.Delay(50);
-        }
-
-        Assert.Equal(1, Spooled(second, id));
-        gate.Open();
-        await one.WaitForSessionAsync(id, s => s.GetProperty("turn_count").GetInt32() >= 2, TimeSpan.FromSeconds(60));
-
-        // The line has been spoken: the pending transfer goes out, so the caller does reach a human.
-        Assert.IsType<TransferAction>(Assert.Single(await one.SendAsync(CallClient.Event("assistant_speech_ended", id))));
-
-        var session = await one.GetSessionAsync(id);
-        Assert.Equal("pipeline", session.GetProperty("mode").GetString());
-        Assert.True(session.GetProperty("escalated").GetBoolean());
-        Assert.Equal(["session_start", "escalation_keyword"], session.GetProperty("mode_history").EnumerateArray().Select(m => m.GetProperty("reason").GetString()));
-        var trace = session.GetProperty("trace").EnumerateArray().ToList();
-        var kinds = trace.Select(t => t.GetProperty("kind").GetString()).ToList();
-        Assert.Single(kinds, k => k == "pending_delivered");
-        Assert.DoesNotContain("pending_dropped", kinds);
-        var blind = Assert.Single(trace, t => t.TryGetProperty("text", out var text) && text.GetString() == "hello, is anyone there?");
-        Assert.Equal("pipeline", blind.GetProperty("mode").GetString()); // the mode the call was in, not the one assumed blind
-        AssertStoredOnce(session, ["a real person please", "hello, is anyone there?"]);
+        static string Tail(string output) => output.Length <= 6000 ? output : output[^6000..];
     }
 
     /// <summary>The call's steps waiting in the instance's spool.</summary>

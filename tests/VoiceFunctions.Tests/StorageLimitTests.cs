@@ -113,6 +113,56 @@ public sealed class StorageLimitTests(Azurite azurite)
         return table;
     }
 
+    [Fact]
+    public async Task A_connection_storage_resets_as_it_is_made_is_a_transient_failure_whatever_the_runtime_throws()
+    {
+        // A storage front that resets each connection as soon as it is accepted (a partition, a load balancer's RST).
+        // On Linux the runtime then fails now with an HttpRequestException, now with a bare SocketException (107,
+        // "Transport endpoint is not connected", thrown from HttpConnectionPool.ConnectAsync reading the peer's address
+        // after the reset): Azure.Core neither retries nor wraps the latter (its RetryPolicy retries IOException and
+        // RequestFailedException only). Whichever arrives, it is an outage — a step failing so must be spooled, not lost.
+        using var front = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        front.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        front.Listen(512);
+        using var stop = new CancellationTokenSource();
+        var resetting = Task.Run(() =>
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                try
+                {
+                    var accepted = front.Accept();
+                    accepted.LingerState = new LingerOption(true, 0);
+                    accepted.Close();
+                }
+                catch (SocketException)
+                {
+                    return;
+                }
+            }
+        });
+
+        var options = new TableClientOptions { Retry = { MaxRetries = 0 } };
+        var table = new TableClient(new Uri($"http://127.0.0.1:{((IPEndPoint)front.LocalEndPoint!).Port}/devstoreaccount1"), "reset", new TableSharedKeyCredential("devstoreaccount1", "a2V5"), options);
+        var seen = new Dictionary<string, int>();
+        var unclassified = new List<Exception>();
+        for (var i = 0; i < 300; i++)
+        {
+            var failure = await Assert.ThrowsAnyAsync<Exception>(() => table.AddEntityAsync(new TableEntity("p", "r")));
+            seen[failure.GetType().Name] = seen.GetValueOrDefault(failure.GetType().Name) + 1;
+            if (!StorageFailures.IsTransient(failure))
+            {
+                unclassified.Add(failure);
+            }
+        }
+
+        await stop.CancelAsync();
+        front.Close();
+        await resetting;
+        TestContext.Current.TestOutputHelper?.WriteLine(string.Join(", ", seen.Select(s => $"{s.Key}: {s.Value}")));
+        Assert.True(unclassified.Count == 0, $"{unclassified.Count} of 300 not an outage: {string.Join(", ", seen.Select(s => $"{s.Key} {s.Value}"))}; first: {unclassified.FirstOrDefault()}");
+    }
+
     private static int UnusedPort()
     {
         using var listener = new TcpListener(IPAddress.Loopback, 0);

@@ -13,8 +13,8 @@ public sealed class UnstorableStepException(string reason) : Exception($"The ste
 }
 
 /// <summary>
-/// The one rule for what a storage failure means. <b>Transient</b>: storage is away or overloaded (network,
-/// timeouts, 408, 429, 5xx, authentication and token trouble, a missing table): every call is affected alike,
+/// The one rule for what a storage failure means. <b>Transient</b>: storage is away or overloaded (network, sockets
+/// included, timeouts, 408, 429, 5xx, authentication and token trouble, a missing table): every call is affected alike,
 /// so the instance goes into outage mode and spools. <b>Permanent</b>: storage refused this step's content
 /// (400 and 413, e.g. PropertyValueTooLarge, EntityTooLarge, InvalidInput, OutOfRangeInput, InvalidDuplicateRow,
 /// RequestBodyTooLarge, or <see cref="UnstorableStepException"/>): retrying or replaying it can never succeed and
@@ -53,6 +53,10 @@ public static class StorageFailures
         RequestFailedException => !IsPermanent(ex),
         AggregateException => !IsPermanent(ex),
         OperationCanceledException or TimeoutException or HttpRequestException or Azure.Identity.AuthenticationFailedException => true,
+
+        // A connection reset as it is made can surface bare (107 from HttpConnectionPool.ConnectAsync reading the peer's
+        // address), neither retried nor wrapped by Azure.Core: unclassified, it lost the step it was storing (issue 23).
+        System.Net.Sockets.SocketException => true,
         _ => false,
     };
 
