@@ -166,7 +166,7 @@ public sealed class NotesTests : IAsyncLifetime
         var asked = _model.Requests.Count;
 
         // The same message again, twice (at-least-once delivery): as the host would run it.
-        var message = new JsonObject { ["callId"] = id, ["cause"] = "ended", ["at"] = DateTimeOffset.UtcNow.ToString("O") }.ToJsonString();
+        var message = EndedRequest(id);
         Assert.Equal(HttpStatusCode.Accepted, await NotesDelivery.RunAsync(app, "CallNotes", message));
         Assert.Equal(HttpStatusCode.Accepted, await NotesDelivery.RunAsync(app, "CallNotes", message));
         await WaitForLogAsync(app, $"Session {id}: notes already written", times: 2);
@@ -186,7 +186,7 @@ public sealed class NotesTests : IAsyncLifetime
         await calls.EndAsync(id);
         _model.StructuredScript = _ => ModelBehaviour.Reply("{}", delayMs: 60_000); // the notes never finish by themselves
 
-        var message = new JsonObject { ["callId"] = id, ["cause"] = "ended", ["at"] = DateTimeOffset.UtcNow.ToString("O") }.ToJsonString();
+        var message = EndedRequest(id);
         Assert.Equal(HttpStatusCode.Accepted, await NotesDelivery.RunAsync(app, "CallNotesPoison", message));
         var notes = (await calls.WaitForSessionAsync(id, s => s.TryGetProperty("notes", out var n) && n.GetProperty("status").GetString() == "failed")).GetProperty("notes");
 
@@ -260,7 +260,7 @@ public sealed class NotesTests : IAsyncLifetime
             Assert.Equal(HttpStatusCode.NoContent, (await http.SendAsync(erase)).StatusCode);
         }
 
-        var message = new JsonObject { ["callId"] = id, ["cause"] = "ended", ["at"] = DateTimeOffset.UtcNow.ToString("O") }.ToJsonString();
+        var message = EndedRequest(id);
         Assert.Equal(HttpStatusCode.Accepted, await NotesDelivery.RunAsync(app, "CallNotes", message));
         await WaitForLogAsync(app, $"Session {id}: no notes (no such call, or it was erased)", times: 1);
 
@@ -302,7 +302,7 @@ public sealed class NotesTests : IAsyncLifetime
         await WaitForLogAsync(app, $"Session {id}: notes delivered to the persona's webhook (recorded: True)", times: 1);
 
         // A redelivered message once the receiver acknowledged: nobody is told again.
-        var message = new JsonObject { ["callId"] = id, ["cause"] = "ended", ["at"] = DateTimeOffset.UtcNow.ToString("O") }.ToJsonString();
+        var message = EndedRequest(id);
         Assert.Equal(HttpStatusCode.Accepted, await NotesDelivery.RunAsync(app, "CallNotes", message));
         await WaitForLogAsync(app, $"Session {id}: notes already written", times: 2);
 
@@ -330,6 +330,10 @@ public sealed class NotesTests : IAsyncLifetime
             await Task.Delay(50);
         }
     }
+
+    /// <summary>A call's notes request as the app puts it on <c>call-notes</c> (before the trigger's base64).</summary>
+    private static string EndedRequest(string id) =>
+        new JsonObject { ["callId"] = id, ["cause"] = "ended", ["at"] = DateTimeOffset.UtcNow.ToString("O") }.ToJsonString();
 
     private async Task<List<string>> RemainingMessagesAsync(string id)
     {

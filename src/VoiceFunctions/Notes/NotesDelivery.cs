@@ -37,12 +37,8 @@ public sealed partial class NotesDelivery(SessionStore store, NotesWebhook webho
     /// <summary>The notes as <c>GET /api/sessions/{id}</c> shows them, with the call's id first.</summary>
     public static byte[] Body(string sessionId, CallNotes notes)
     {
-        var body = new JsonObject { ["call_id"] = sessionId };
-        foreach (var (name, value) in JsonSerializer.SerializeToNode(notes, NotesJsonContext.Default.CallNotes)!.AsObject().ToList())
-        {
-            body[name] = value?.DeepClone();
-        }
-
+        var body = JsonSerializer.SerializeToNode(notes, NotesJsonContext.Default.CallNotes)!.AsObject();
+        body.Insert(0, "call_id", sessionId);
         return JsonSerializer.SerializeToUtf8Bytes(body, NotesBodyJsonContext.Default.JsonObject);
     }
 

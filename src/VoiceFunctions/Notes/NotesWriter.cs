@@ -1,3 +1,4 @@
+using Azure;
 using Microsoft.Extensions.Options;
 using VoiceFunctions.Chat;
 using VoiceFunctions.Personas;
@@ -71,11 +72,12 @@ public sealed partial class NotesWriter(
         }
 
         var notes = await MakeAsync(session.State, request, cancellationToken).ConfigureAwait(false);
+        ETag? written;
         for (var attempt = 1; ; attempt++)
         {
             try
             {
-                await store.WriteNotesAsync(sessionId, notes, session.ETag, stored?.ETag, stored?.QueuedAt, cancellationToken).ConfigureAwait(false);
+                written = await store.WriteNotesAsync(sessionId, notes, session.ETag, stored?.ETag, stored?.QueuedAt, cancellationToken).ConfigureAwait(false);
                 break;
             }
             catch (SessionConflictException) when (attempt < ConflictTries)
@@ -101,11 +103,12 @@ public sealed partial class NotesWriter(
         var persona = personas.ByName(session.State.Persona);
         if (persona.Notes.WebhookUrl is not null)
         {
-            // The row's new ETag, for recording the receiver's acknowledgement; a failed POST throws (the queue retries).
-            var (_, written) = await store.ReadNotesAsync(sessionId, cancellationToken).ConfigureAwait(false);
-            if (written is not null)
+            // The row's new ETag, for recording the receiver's acknowledgement (read only if the service did not say);
+            // a failed POST throws (the queue retries).
+            var delivered = written is { } etag ? new StoredNotes(notes, etag, stored?.QueuedAt) : (await store.ReadNotesAsync(sessionId, cancellationToken).ConfigureAwait(false)).Notes;
+            if (delivered is not null)
             {
-                await delivery.DeliverAsync(sessionId, persona, written, cancellationToken).ConfigureAwait(false);
+                await delivery.DeliverAsync(sessionId, persona, delivered, cancellationToken).ConfigureAwait(false);
             }
         }
 

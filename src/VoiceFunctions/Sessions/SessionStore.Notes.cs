@@ -118,28 +118,19 @@ public sealed partial class SessionStore
     /// Marks a pending call's request as put on the queue again at <paramref name="at"/>, under the notes row's ETag, so of
     /// several sweeps (instances, overlapping runs) exactly one re-enqueues. False: another got there first.
     /// </summary>
-    public Task<bool> RequeueNotesAsync(string sessionId, StoredNotes notes, DateTimeOffset at, CancellationToken cancellationToken) =>
-        WithTableAsync(async () =>
-        {
-            ArgumentNullException.ThrowIfNull(notes);
-            var entity = new TableEntity(sessionId, NotesRowKey) { [QueuedAtProperty] = at };
-            try
-            {
-                await table.UpdateEntityAsync(entity, notes.ETag, TableUpdateMode.Merge, cancellationToken).ConfigureAwait(false);
-                return true;
-            }
-            catch (RequestFailedException ex) when (ex.Status is 404 or 412 && !IsTableNotFound(ex))
-            {
-                return false;
-            }
-        }, cancellationToken);
+    public Task<bool> RequeueNotesAsync(string sessionId, StoredNotes notes, DateTimeOffset at, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(notes);
+        return MergeNotesTimeAsync(sessionId, notes.ETag, QueuedAtProperty, at, cancellationToken);
+    }
 
     /// <summary>
     /// Writes a call's notes: the notes row replaced under <paramref name="notesETag"/> (added when there is none) and an
     /// empty merge of the session row under <paramref name="sessionETag"/>, one transaction. An erasure meanwhile (the
     /// marker replaced the row) or another writer fails it: <see cref="SessionConflictException"/>, read again.
     /// </summary>
-    public Task WriteNotesAsync(string sessionId, CallNotes notes, ETag sessionETag, ETag? notesETag, DateTimeOffset? queuedAt, CancellationToken cancellationToken) =>
+    /// <returns>The notes row's new ETag (null when the service did not say).</returns>
+    public Task<ETag?> WriteNotesAsync(string sessionId, CallNotes notes, ETag sessionETag, ETag? notesETag, DateTimeOffset? queuedAt, CancellationToken cancellationToken) =>
         WithTableAsync(async () =>
         {
             ArgumentNullException.ThrowIfNull(notes);
@@ -154,8 +145,8 @@ public sealed partial class SessionStore
             TableLimits.CheckTransaction(actions);
             try
             {
-                await table.SubmitTransactionAsync(actions, cancellationToken).ConfigureAwait(false);
-                return true;
+                var response = await table.SubmitTransactionAsync(actions, cancellationToken).ConfigureAwait(false);
+                return response.Value.Count > 0 ? response.Value[0].Headers.ETag : null;
             }
             catch (TableTransactionFailedException ex) when (ex.Status is 409 or 412 || (ex.Status == 404 && !IsTableNotFound(ex)))
             {
@@ -168,9 +159,13 @@ public sealed partial class SessionStore
     /// False when the row changed or is gone meanwhile (another delivery recorded it, or the call was erased).
     /// </summary>
     public Task<bool> MarkNotesNotifiedAsync(string sessionId, ETag notesETag, DateTimeOffset at, CancellationToken cancellationToken) =>
+        MergeNotesTimeAsync(sessionId, notesETag, NotifiedAtProperty, at, cancellationToken);
+
+    /// <summary>Merges one time into the notes row under its ETag: false when the row changed or is gone meanwhile.</summary>
+    private Task<bool> MergeNotesTimeAsync(string sessionId, ETag notesETag, string property, DateTimeOffset at, CancellationToken cancellationToken) =>
         WithTableAsync(async () =>
         {
-            var entity = new TableEntity(sessionId, NotesRowKey) { [NotifiedAtProperty] = at };
+            var entity = new TableEntity(sessionId, NotesRowKey) { [property] = at };
             try
             {
                 await table.UpdateEntityAsync(entity, notesETag, TableUpdateMode.Merge, cancellationToken).ConfigureAwait(false);
