@@ -97,10 +97,10 @@ param openAiEndpoint string = ''
 param openAiDeploymentName string = 'chat'
 
 @description('Model of the created deployment: GA and open to new customers in the region (docs/infra.md, "Choosing the model").')
-param openAiModelName string = 'gpt-5.2'
+param openAiModelName string = 'gpt-5.4'
 
 @description('Model version of the created deployment.')
-param openAiModelVersion string = '2025-12-11'
+param openAiModelVersion string = '2026-03-05'
 
 @description('How the app asks the model (ChatModel__Family): Reasoning (gpt-5 family, o-series), Classic (gpt-4o, gpt-4.1) or Auto (learned from the first refusal). Empty = Reasoning for the created deployment (the default model is one), Auto for an existing endpoint.')
 @allowed([

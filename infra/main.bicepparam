@@ -68,10 +68,10 @@ param developerPrincipalId = readEnvironmentVariable('VOICEFUNCTIONS_DEVELOPER_P
 param chatModelEnabled = bool(readEnvironmentVariable('VOICEFUNCTIONS_CHAT_MODEL', 'true'))
 param openAiEndpoint = readEnvironmentVariable('VOICEFUNCTIONS_OPENAI_ENDPOINT', '')
 param openAiDeploymentName = 'chat'
-// A GA model open to new customers today (2026-12): gpt-5.2 2025-12-11, a reasoning model. Check before deploying
-// (docs/infra.md, "Choosing the model"): az cognitiveservices model list -l <region>.
-param openAiModelName = 'gpt-5.2'
-param openAiModelVersion = '2025-12-11'
+// A GA model open to new customers (2026-12): gpt-5.4 2026-03-05, a reasoning model, retiring 2027-09-02. Check before
+// deploying (docs/infra.md, "Choosing the model"): az cognitiveservices model list -l <region>.
+param openAiModelName = 'gpt-5.4'
+param openAiModelVersion = '2026-03-05'
 // Empty = Reasoning for the created deployment, Auto (learned on the first turn) for an existing endpoint.
 param chatModelFamily = ''
 param openAiDeploymentSku = 'GlobalStandard'

@@ -11,7 +11,7 @@ namespace VoiceFunctions.Bench;
 
 /// <summary>
 /// The notes phase's stand-in for Azure OpenAI's OpenAI-compatible v1 chat completions (a model cannot run here):
-/// loopback Kestrel, <c>POST …/chat/completions</c>, non-streaming. It behaves as a reasoning deployment (gpt-5.2, the
+/// loopback Kestrel, <c>POST …/chat/completions</c>, non-streaming. It behaves as a reasoning deployment (gpt-5.2 and gpt-5.4, the
 /// model infra/ creates, with <c>ChatModel__Family=Reasoning</c> as infra/ writes it), with the request checks of
 /// tests/VoiceFunctions.Tests/Infrastructure/StandInModel.cs, which cites them from MicrosoftDocs/azure-ai-docs
 /// articles/ai-foundry/openai/how-to/reasoning.md (commit 04973be): <c>temperature</c> other than 1, <c>top_p</c>,

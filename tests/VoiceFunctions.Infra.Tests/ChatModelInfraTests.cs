@@ -38,10 +38,9 @@ public class ChatModelInfraTests
         Assert.Equal("GlobalStandard", (string?)deployment["sku"]!["name"]);
         Assert.Equal(30, (int)deployment["sku"]!["capacity"]!);
         var model = deployment["properties"]!["model"]!;
-        // GA and open to new customers on 2026-12-06 (MicrosoftDocs/azure-ai-docs includes/retirement/models.md at 31c50ba:
-        // deprecation no earlier than 2026-12-12, retirement no earlier than 2027-05-12); gpt-4o-mini 2024-07-18 and
-        // gpt-4.1-mini 2025-04-14 are retired and rejected in preflight.
-        Assert.Equal(("OpenAI", "gpt-5.2", "2025-12-11"), ((string?)model["format"], (string?)model["name"], (string?)model["version"]));
+        // GA and open to new customers on 2026-12-06 (Learn "Model retirement schedule", updated 2026-09-02: retiring
+        // 2027-09-02); gpt-5.2 may take no new customers from 2026-12-12, gpt-4o-mini 2024-07-18 is retired (docs/infra.md).
+        Assert.Equal(("OpenAI", "gpt-5.4", "2026-03-05"), ((string?)model["format"], (string?)model["name"], (string?)model["version"]));
     }
 
     [Fact]

@@ -91,7 +91,7 @@ public sealed record StandInFamily(string Name, IReadOnlyList<string>? Efforts, 
     /// <summary>gpt-5-mini 2025-08-07: minimal, low, medium, high.</summary>
     public static readonly StandInFamily Gpt5Mini = new("gpt-5-mini", ["minimal", "low", "medium", "high"], "medium");
 
-    /// <summary>gpt-5.2 2025-12-11 (the template's default model): none, low, medium, high, xhigh.</summary>
+    /// <summary>gpt-5.2 2025-12-11: none, low, medium, high, xhigh. The template's default, gpt-5.4 2026-03-05, is asked the same way (none is its lowest too: gpt-5.1 and later).</summary>
     public static readonly StandInFamily Gpt52 = new("gpt-5.2", ["none", "low", "medium", "high", "xhigh"], "none");
 
     public bool Reasons => Efforts is not null;
