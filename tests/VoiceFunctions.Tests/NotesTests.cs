@@ -331,6 +331,45 @@ public sealed class NotesTests : IAsyncLifetime
         }
     }
 
+    [Fact]
+    public async Task A_receiver_down_for_every_delivery_of_the_queue_gets_the_notes_from_the_sweep_once_it_is_back()
+    {
+        var secret = "whsec_" + Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32));
+        await using var receiver = await Notes.WebhookReceiver.StartAsync(secret);
+        receiver.Status = 503; // down for longer than the queue's five deliveries (about a minute)
+        await using var app = App(more: new()
+        {
+            ["Personas:default:Notes:WebhookUrl"] = receiver.Url.ToString(),
+            ["Personas:default:Notes:WebhookSecret"] = secret,
+        });
+        using var calls = app.Calls();
+        var id = CallClient.NewSessionId();
+        await calls.StartAsync(id);
+        await calls.EndAsync(id);
+        Assert.Equal("written", (await calls.WaitForNotesAsync(app, _storage, id)).GetProperty("status").GetString());
+        var poisoned = $"Session {id}: its notes request reached the poison queue";
+        await WaitAsync(() => app.Output.Contains(poisoned, StringComparison.Ordinal), "the queue did not give up on the delivery", TimeSpan.FromSeconds(120));
+        Assert.Equal(5, receiver.Deliveries.Count); // maxDequeueCount: the queue's own retries are spent
+        Assert.Equal("written", (await calls.GetSessionAsync(id)).GetProperty("notes").GetProperty("status").GetString()); // the notes stay
+
+        // Notes:WebhookRetryAfter (an hour) has passed since the request: the row's request time, moved back.
+        var table = new TableClient(_storage.ConnectionString, "VoiceSessions");
+        await table.UpdateEntityAsync(new TableEntity(id.ToLowerInvariant(), "notes") { ["QueuedAt"] = DateTimeOffset.UtcNow.AddHours(-2) }, Azure.ETag.All, TableUpdateMode.Merge);
+        receiver.Status = 200;
+        Assert.True((await app.InvokeAsync("CallNotesIdleSweep")).Succeeded);
+        await WaitForLogAsync(app, $"Session {id}: notes delivered to the persona's webhook (recorded: True)", times: 1);
+
+        var deliveries = receiver.Deliveries.ToArray();
+        Assert.Equal(6, deliveries.Length);
+        Assert.All(deliveries, d => Assert.Equal($"{id}:notes", d.Id));
+        Assert.Equal("ok", deliveries[^1].Verdict);
+
+        // Acknowledged: the next sweep sends nothing.
+        Assert.True((await app.InvokeAsync("CallNotesIdleSweep")).Succeeded);
+        await WaitForLogAsync(app, "0 unacknowledged notes sent to the webhook again", times: 1);
+        Assert.Equal(6, receiver.Deliveries.Count);
+    }
+
     /// <summary>A call's notes request as the app puts it on <c>call-notes</c> (before the trigger's base64).</summary>
     private static string EndedRequest(string id) =>
         new JsonObject { ["callId"] = id, ["cause"] = "ended", ["at"] = DateTimeOffset.UtcNow.ToString("O") }.ToJsonString();

@@ -28,6 +28,14 @@ public sealed class NotesOptions
     /// </summary>
     public TimeSpan RequeueAfter { get; set; } = TimeSpan.FromMinutes(15);
 
+    /// <summary>
+    /// Final notes the persona's receiver has not acknowledged (it was down for all of the queue's deliveries) are
+    /// requested again by the sweep this long after their last request, while the call is within <see cref="SweepWindow"/>:
+    /// each time the queue's deliveries (<c>maxDequeueCount</c>) post them again, so the webhook is retried for two days,
+    /// not one minute.
+    /// </summary>
+    public TimeSpan WebhookRetryAfter { get; set; } = TimeSpan.FromHours(1);
+
     /// <summary>How far back the sweep looks (calls that started within it): the scan's bound.</summary>
     public TimeSpan SweepWindow { get; set; } = TimeSpan.FromDays(2);
 

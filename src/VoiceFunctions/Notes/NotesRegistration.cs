@@ -13,6 +13,7 @@ public static class NotesRegistration
         services.AddOptions<NotesOptions>().BindChecked(configuration, NotesOptions.Section)
             .Validate(o => o.IdleAfter >= TimeSpan.FromMinutes(1), "Notes:IdleAfter must be at least 1 minute (00:01:00).")
             .Validate(o => o.RequeueAfter >= TimeSpan.FromMinutes(2), "Notes:RequeueAfter must be at least 2 minutes: the host retries a message for about a minute (visibilityTimeout × maxDequeueCount).")
+            .Validate(o => o.WebhookRetryAfter >= TimeSpan.FromMinutes(2), "Notes:WebhookRetryAfter must be at least 2 minutes: the host retries a message for about a minute (visibilityTimeout × maxDequeueCount).")
             .Validate(o => o.SweepWindow > o.IdleAfter, "Notes:SweepWindow must be longer than Notes:IdleAfter.")
             .Validate(o => o.ModelAttempts is >= 1 and <= 5, "Notes:ModelAttempts must be between 1 and 5.")
             .Validate(o => o.ModelTimeout > TimeSpan.Zero && o.ModelTimeout <= TimeSpan.FromMinutes(5), "Notes:ModelTimeout must be between 0 and 5 minutes.")

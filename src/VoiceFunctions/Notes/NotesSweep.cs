@@ -4,7 +4,7 @@ using VoiceFunctions.Sessions;
 namespace VoiceFunctions.Notes;
 
 /// <summary>What one sweep did.</summary>
-public sealed record NotesSweepResult(int Idle, int Ended, int Requeued);
+public sealed record NotesSweepResult(int Idle, int Ended, int Requeued, int Redelivered = 0);
 
 /// <summary>
 /// The <c>CallNotesIdleSweep</c> timer's work: over the calls started within <c>Notes:SweepWindow</c>, it requests notes for
@@ -15,11 +15,14 @@ public sealed record NotesSweepResult(int Idle, int Ended, int Requeued);
 /// process killed before it, storage away for all its tries);</item>
 /// <item>a call whose notes are still pending <c>Notes:RequeueAfter</c> after its request was queued (the message lost
 /// between the claim and the send): queued again, once per period — the claim is renewed under the notes row's ETag, so
-/// of two overlapping sweeps one sends.</item>
+/// of two overlapping sweeps one sends;</item>
+/// <item>a call whose final notes the persona's receiver has not acknowledged <c>Notes:WebhookRetryAfter</c> after their
+/// last request (it was down for every delivery of it): requested again, under the same ETag claim, so the
+/// <c>CallNotes</c> run posts them again.</item>
 /// </list>
 /// Every request goes through the same claim as the live one, so a call is never claimed twice.
 /// </summary>
-public sealed partial class NotesSweep(SessionStore store, NotesRequests requests, TimeProvider time, IOptions<NotesOptions> options, ILogger<NotesSweep> logger)
+public sealed partial class NotesSweep(SessionStore store, NotesRequests requests, Personas.PersonaCatalog personas, TimeProvider time, IOptions<NotesOptions> options, ILogger<NotesSweep> logger)
 {
     /// <summary>How long an ended call is left to the live request before the sweep steps in.</summary>
     public static readonly TimeSpan EndedGrace = TimeSpan.FromMinutes(1);
@@ -33,7 +36,7 @@ public sealed partial class NotesSweep(SessionStore store, NotesRequests request
         }
 
         var now = time.GetUtcNow();
-        int idle = 0, ended = 0, requeued = 0;
+        int idle = 0, ended = 0, requeued = 0, redelivered = 0;
         await foreach (var call in store.CallsForNotesSweepAsync(now - o.SweepWindow, cancellationToken).ConfigureAwait(false))
         {
             if (call.Session is not { Erased: false } session)
@@ -48,6 +51,12 @@ public sealed partial class NotesSweep(SessionStore store, NotesRequests request
                 {
                     await requests.SendAsync(call.SessionId, notes.Notes.Cause ?? NotesCauses.Ended, now, cancellationToken).ConfigureAwait(false);
                     requeued++;
+                }
+                else if (Undelivered(notes, session) && (notes.QueuedAt ?? notes.Notes.At) < now - o.WebhookRetryAfter &&
+                    await store.RequeueNotesAsync(call.SessionId, notes, now, cancellationToken).ConfigureAwait(false))
+                {
+                    await requests.SendAsync(call.SessionId, notes.Notes.Cause ?? NotesCauses.Ended, now, cancellationToken).ConfigureAwait(false);
+                    redelivered++;
                 }
 
                 continue;
@@ -71,10 +80,14 @@ public sealed partial class NotesSweep(SessionStore store, NotesRequests request
             }
         }
 
-        LogSwept(logger, idle, ended, requeued);
-        return new NotesSweepResult(idle, ended, requeued);
+        LogSwept(logger, idle, ended, requeued, redelivered);
+        return new NotesSweepResult(idle, ended, requeued, redelivered);
     }
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "Notes sweep: {Idle} idle calls, {Ended} ended calls without a request, {Requeued} lost requests queued again")]
-    private static partial void LogSwept(ILogger logger, int idle, int ended, int requeued);
+    /// <summary>Final notes the call's persona has a receiver for, and that receiver has not acknowledged.</summary>
+    private bool Undelivered(StoredNotes notes, NotesSession session) =>
+        notes.Notes.IsFinal && notes.Notes.NotifiedAt is null && personas.ByName(session.State.Persona).Notes.WebhookUrl is not null;
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Notes sweep: {Idle} idle calls, {Ended} ended calls without a request, {Requeued} lost requests queued again, {Redelivered} unacknowledged notes sent to the webhook again")]
+    private static partial void LogSwept(ILogger logger, int idle, int ended, int requeued, int redelivered);
 }

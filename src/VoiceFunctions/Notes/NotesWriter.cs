@@ -189,6 +189,6 @@ public sealed partial class NotesWriter(
     [LoggerMessage(Level = LogLevel.Information, Message = "Session {SessionId}: notes {Status} (source {Source}, error {Error})")]
     private static partial void LogWritten(ILogger logger, string sessionId, string status, string source, string error);
 
-    [LoggerMessage(Level = LogLevel.Error, Message = "Session {SessionId}: its notes request reached the poison queue; notes marked failed")]
+    [LoggerMessage(Level = LogLevel.Error, Message = "Session {SessionId}: its notes request reached the poison queue; notes not final yet are marked failed, final ones stay")]
     private static partial void LogPoisoned(ILogger logger, string sessionId);
 }

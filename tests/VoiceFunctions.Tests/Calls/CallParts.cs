@@ -70,7 +70,7 @@ public sealed class CallParts : IDisposable
 
     /// <summary>The idle sweep, with <paramref name="time"/> as its clock (a later "now").</summary>
     public NotesSweep NotesSweep(TimeProvider? time = null) =>
-        new(Store!, Notes!, time ?? TimeProvider.System, Options.Create(NotesOptions!), NullLogger<NotesSweep>.Instance);
+        new(Store!, Notes!, Personas, time ?? TimeProvider.System, Options.Create(NotesOptions!), NullLogger<NotesSweep>.Instance);
 
     /// <summary>Waits until the notes loop has claimed and sent everything handed to it.</summary>
     public async Task NotesSettledAsync()

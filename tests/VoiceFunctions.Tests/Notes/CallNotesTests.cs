@@ -261,6 +261,51 @@ public sealed class CallNotesTests(Azurite azurite) : IDisposable
     }
 
     public void Dispose() => _parts.Dispose();
+
+    [Fact]
+    public async Task The_sweep_sends_final_notes_no_receiver_acknowledged_again_once_per_period_and_only_for_a_persona_with_a_receiver()
+    {
+        var withReceiver = new Persona
+        {
+            SystemPrompt = "p",
+            Notes = new NotesSettings { WebhookUrl = "https://receiver.example/notes", WebhookSecret = "whsec_" + Convert.ToBase64String(new byte[32]) },
+        };
+        using var parts = new CallParts(azurite, persona: withReceiver);
+        var id = await FinalNotesAsync(parts);
+        var silent = await FinalNotesAsync(_parts); // Dental: no receiver, nothing to deliver
+
+        var soon = await parts.NotesSweep(new ShiftedTime(TimeSpan.FromMinutes(30))).RunAsync(Ct); // within Notes:WebhookRetryAfter
+        var later = new ShiftedTime(TimeSpan.FromHours(2));
+        var sweeps = await Task.WhenAll(parts.NotesSweep(later).RunAsync(Ct), parts.NotesSweep(later).RunAsync(Ct));
+        var quiet = await _parts.NotesSweep(later).RunAsync(Ct);
+
+        Assert.Equal(0, soon.Redelivered);
+        Assert.Equal(1, sweeps.Sum(s => s.Redelivered)); // two sweeps at once: one sends
+        var request = Assert.Single(await parts.TakeNotesRequestsAsync(), r => r.CallId == id);
+        Assert.Equal(NotesCauses.Ended, request.Cause);
+        Assert.Equal(0, quiet.Redelivered);
+        Assert.DoesNotContain(await _parts.TakeNotesRequestsAsync(), r => r.CallId == silent);
+
+        // Once the receiver acknowledged them, no sweep sends them again.
+        var (_, stored) = await parts.Store!.ReadNotesAsync(id, Ct);
+        Assert.True(await parts.Store.MarkNotesNotifiedAsync(id, stored!.ETag, DateTimeOffset.UtcNow, Ct));
+        Assert.Equal(0, (await parts.NotesSweep(new ShiftedTime(TimeSpan.FromHours(5))).RunAsync(Ct)).Redelivered);
+        Assert.DoesNotContain(await parts.TakeNotesRequestsAsync(), r => r.CallId == id);
+    }
+
+    /// <summary>An ended call whose notes are written (final) and not acknowledged: as after a receiver down for every delivery.</summary>
+    private static async Task<string> FinalNotesAsync(CallParts parts)
+    {
+        var id = SessionIds.Canonical(CallClient.NewSessionId());
+        var slot = parts.Cache.Get(id);
+        await parts.RecordAsync(slot, CallParts.Event("session_start", id));
+        await parts.RecordAsync(slot, End(id));
+        await parts.NotesSettledAsync();
+        Assert.Single(await parts.TakeNotesRequestsAsync(), r => r.CallId == id); // the live request, taken by the "function"
+        var (session, pending) = await parts.Store!.ReadNotesAsync(id, Ct);
+        await parts.Store.WriteNotesAsync(id, new CallNotes { Status = NotesStatus.Written, At = DateTimeOffset.UtcNow, Cause = NotesCauses.Ended, Source = NotesSource.Trace }, session!.ETag, pending!.ETag, pending.QueuedAt, Ct);
+        return id;
+    }
 }
 
 /// <summary>The clock moved on by <paramref name="offset"/>.</summary>
