@@ -139,16 +139,17 @@ public sealed partial class AssistantModel(IOptions<ChatModelOptions> options, T
     /// strict). Not a live call: its own, longer <paramref name="timeout"/>; the deployment's learned family is used and
     /// a refused parameter adapted as for a turn. Never throws: a failure is the answer's <see cref="ModelAnswer.Error"/>.
     /// </summary>
-    public async Task<ModelAnswer> AskStructuredAsync(Persona persona, IReadOnlyList<ChatMessage> messages, ChatResponseFormat format, int maxOutputTokens, TimeSpan timeout, CancellationToken cancellationToken)
+    /// <param name="deployment">The deployment asked (<see cref="DeploymentFor"/>, or the notes' own).</param>
+    public async Task<ModelAnswer> AskStructuredAsync(Persona persona, string deployment, IReadOnlyList<ChatMessage> messages, ChatResponseFormat format, int maxOutputTokens, TimeSpan timeout, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(persona);
+        ArgumentException.ThrowIfNullOrWhiteSpace(deployment);
         ArgumentNullException.ThrowIfNull(messages);
         var started = time.GetTimestamp();
         using var limit = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         limit.CancelAfter(timeout);
         try
         {
-            var deployment = DeploymentFor(persona) ?? throw new InvalidOperationException("No chat model is configured for this persona.");
             var client = ClientFor(deployment, timeout);
             for (var attempt = 1; ; attempt++)
             {

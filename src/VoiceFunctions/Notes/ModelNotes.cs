@@ -29,7 +29,8 @@ public sealed partial class ModelNotes(AssistantModel model, IOptions<NotesOptio
         ArgumentNullException.ThrowIfNull(persona);
         ArgumentNullException.ThrowIfNull(session);
         ArgumentNullException.ThrowIfNull(facts);
-        var deployment = model.DeploymentFor(persona) ?? throw new InvalidOperationException("No chat model is configured for this persona.");
+        // The notes' own deployment (Notes:Deployment) keeps their tokens off the live replies' deployment.
+        var deployment = model.DeploymentFor(persona) is { } own ? _options.Deployment ?? own : throw new InvalidOperationException("No chat model is configured for this persona.");
         IReadOnlyList<string> reasons = [.. persona.Notes.Reasons, NotesReasons.Other];
         var format = ChatResponseFormat.ForJsonSchema(Schema(reasons), "call_notes", "What an operator needs to know about one phone call.");
         var messages = new List<ChatMessage>
@@ -41,7 +42,7 @@ public sealed partial class ModelNotes(AssistantModel model, IOptions<NotesOptio
         string? error = null;
         for (var attempt = 1; attempt <= Math.Max(1, _options.ModelAttempts); attempt++)
         {
-            var answer = await model.AskStructuredAsync(persona, messages, format, _options.MaxOutputTokens, _options.ModelTimeout, cancellationToken).ConfigureAwait(false);
+            var answer = await model.AskStructuredAsync(persona, deployment, messages, format, _options.MaxOutputTokens, _options.ModelTimeout, cancellationToken).ConfigureAwait(false);
             error = answer.Error is { } failed ? "model:" + failed : null;
             if (answer.Text is { } text)
             {

@@ -39,6 +39,12 @@ public sealed class NotesOptions
     /// <summary>How far back the sweep looks (calls that started within it): the scan's bound.</summary>
     public TimeSpan SweepWindow { get; set; } = TimeSpan.FromDays(2);
 
+    /// <summary>
+    /// A deployment of the chat model's endpoint for the notes alone (e.g. a second deployment of the same model with its
+    /// own tokens-per-minute), so a burst of notes cannot throttle the live pipeline's replies; unset: the persona's own.
+    /// </summary>
+    public string? Deployment { get; set; }
+
     /// <summary>Tries of one structured-output call whose answer does not fit the schema (the first and two more), then <c>failed</c>.</summary>
     public int ModelAttempts { get; set; } = 3;
 

@@ -15,6 +15,7 @@ public static class NotesRegistration
             .Validate(o => o.RequeueAfter >= TimeSpan.FromMinutes(2), "Notes:RequeueAfter must be at least 2 minutes: the host retries a message for about a minute (visibilityTimeout × maxDequeueCount).")
             .Validate(o => o.WebhookRetryAfter >= TimeSpan.FromMinutes(2), "Notes:WebhookRetryAfter must be at least 2 minutes: the host retries a message for about a minute (visibilityTimeout × maxDequeueCount).")
             .Validate(o => o.SweepWindow > o.IdleAfter, "Notes:SweepWindow must be longer than Notes:IdleAfter.")
+            .Validate(o => o.Deployment is null || (o.Deployment.Length is > 0 and <= 64 && o.Deployment.Trim() == o.Deployment), "Notes:Deployment must be a deployment name (1-64 characters, no surrounding spaces), or unset for the persona's own.")
             .Validate(o => o.ModelAttempts is >= 1 and <= 5, "Notes:ModelAttempts must be between 1 and 5.")
             .Validate(o => o.ModelTimeout > TimeSpan.Zero && o.ModelTimeout <= TimeSpan.FromMinutes(5), "Notes:ModelTimeout must be between 0 and 5 minutes.")
             .Validate(o => o.PromptChars is >= 1000 and <= 200_000, "Notes:PromptChars must be between 1000 and 200000.")

@@ -149,6 +149,18 @@ public sealed class ModelNotesTests(Azurite azurite) : IAsyncLifetime
         Assert.Equal("+49 211 555", notes!.CallbackNumber);
     }
 
+    [Fact]
+    public async Task Notes_go_to_their_own_deployment_when_one_is_set_so_live_replies_keep_theirs()
+    {
+        _parts.NotesOptions!.Deployment = "notes-only"; // Notes:Deployment: its own tokens-per-minute
+        var id = await EndedCallAsync("I would like an appointment next week.");
+
+        Assert.Equal(NotesOutcome.Written, await WriteAsync(id));
+
+        Assert.Equal("notes-only", Assert.Single(_model.Requests).Model);
+        Assert.Equal("notes-only", (await NotesAsync(id)).Model);
+    }
+
     public async ValueTask DisposeAsync()
     {
         _parts.Dispose();
