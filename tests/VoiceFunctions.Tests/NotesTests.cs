@@ -280,14 +280,10 @@ public sealed class NotesTests : IAsyncLifetime
     [Fact]
     public async Task The_persona_s_webhook_gets_the_notes_signed_retried_by_the_queue_and_once_acknowledged_never_again()
     {
-        var secret = "whsec_" + Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32));
+        var secret = NewWebhookSecret();
         await using var receiver = await Notes.WebhookReceiver.StartAsync(secret);
         receiver.Status = 500; // down at first: the queue's redelivery is the retry
-        await using var app = App(more: new()
-        {
-            ["Personas:default:Notes:WebhookUrl"] = receiver.Url.ToString(),
-            ["Personas:default:Notes:WebhookSecret"] = secret,
-        });
+        await using var app = AppPostingNotesTo(receiver, secret);
         using var calls = app.Calls();
         var id = CallClient.NewSessionId();
         await calls.StartAsync(id);
@@ -334,14 +330,10 @@ public sealed class NotesTests : IAsyncLifetime
     [Fact]
     public async Task A_receiver_down_for_every_delivery_of_the_queue_gets_the_notes_from_the_sweep_once_it_is_back()
     {
-        var secret = "whsec_" + Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32));
+        var secret = NewWebhookSecret();
         await using var receiver = await Notes.WebhookReceiver.StartAsync(secret);
         receiver.Status = 503; // down for longer than the queue's five deliveries (about a minute)
-        await using var app = App(more: new()
-        {
-            ["Personas:default:Notes:WebhookUrl"] = receiver.Url.ToString(),
-            ["Personas:default:Notes:WebhookSecret"] = secret,
-        });
+        await using var app = AppPostingNotesTo(receiver, secret);
         using var calls = app.Calls();
         var id = CallClient.NewSessionId();
         await calls.StartAsync(id);
@@ -369,6 +361,15 @@ public sealed class NotesTests : IAsyncLifetime
         await WaitForLogAsync(app, "0 unacknowledged notes sent to the webhook again", times: 1);
         Assert.Equal(6, receiver.Deliveries.Count);
     }
+
+    private static string NewWebhookSecret() => "whsec_" + Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32));
+
+    /// <summary>The app with the default persona's notes posted to <paramref name="receiver"/>, signed with <paramref name="secret"/>.</summary>
+    private WebhookApp AppPostingNotesTo(Notes.WebhookReceiver receiver, string secret) => App(more: new()
+    {
+        ["Personas:default:Notes:WebhookUrl"] = receiver.Url.ToString(),
+        ["Personas:default:Notes:WebhookSecret"] = secret,
+    });
 
     /// <summary>A call's notes request as the app puts it on <c>call-notes</c> (before the trigger's base64).</summary>
     private static string EndedRequest(string id) =>
