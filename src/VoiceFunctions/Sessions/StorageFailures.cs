@@ -57,6 +57,11 @@ public static class StorageFailures
         // A connection reset as it is made can surface bare (107 from HttpConnectionPool.ConnectAsync reading the peer's
         // address), neither retried nor wrapped by Azure.Core: unclassified, it lost the step it was storing (issue 23).
         System.Net.Sockets.SocketException => true,
+
+        // A response cut off mid-body, read without the SDK's retries (SessionStore:MaxRetries=0), is the bare IOException of
+        // the read (with retries, an AggregateException). Not the file system's: the spool's own failures are not outages.
+        FileNotFoundException or DirectoryNotFoundException or PathTooLongException or DriveNotFoundException => false,
+        IOException => true,
         _ => false,
     };
 
