@@ -20,7 +20,7 @@ public sealed class CrossInstanceReplayTests(Azurite azurite)
         await using var second = new WebhookApp(azurite);
         using var one = first.Calls();
         using var two = second.Calls();
-        await WithWorkerLogsOnFailure(first, second, async () =>
+        await WebhookApp.WithLogsOnFailureAsync(async () =>
         {
             var id = CallClient.NewSessionId();
             var said = new List<string>();
@@ -46,7 +46,7 @@ public sealed class CrossInstanceReplayTests(Azurite azurite)
 
             var session = await two.WaitForSessionAsync(id, s => s.GetProperty("turn_count").GetInt32() >= said.Count, TimeSpan.FromSeconds(60));
             AssertStoredOnce(session, said);
-        });
+        }, first, second);
     }
 
     [Fact]
@@ -84,7 +84,7 @@ public sealed class CrossInstanceReplayTests(Azurite azurite)
         await using var second = new WebhookApp(azurite, new Dictionary<string, string?> { ["SessionStore:ConnectionString"] = gate.ConnectionString(azurite) });
         using var one = first.Calls();
         using var two = second.Calls();
-        await WithWorkerLogsOnFailure(first, second, async () =>
+        await WebhookApp.WithLogsOnFailureAsync(async () =>
         {
             var id = CallClient.NewSessionId();
             using (await two.GetSessionResponseAsync(CallClient.NewSessionId()))
@@ -122,25 +122,7 @@ public sealed class CrossInstanceReplayTests(Azurite azurite)
             var blind = Assert.Single(trace, t => t.TryGetProperty("text", out var text) && text.GetString() == "hello, is anyone there?");
             Assert.Equal("pipeline", blind.GetProperty("mode").GetString()); // the mode the call was in, not the one assumed blind
             AssertStoredOnce(session, ["a real person please", "hello, is anyone there?"]);
-        });
-    }
-
-    /// <summary>
-    /// A failure here is a race between two processes: what each worker logged (its errors above all) is the only
-    /// account of it, so the failure carries the end of both logs.
-    /// </summary>
-    private static async Task WithWorkerLogsOnFailure(WebhookApp first, WebhookApp second, Func<Task> test)
-    {
-        try
-        {
-            await test();
-        }
-        catch (Exception ex) when (ex is not OperationCanceledException)
-        {
-            throw new Xunit.Sdk.XunitException($"{ex.Message}\n--- instance one ---\n{Tail(first.Output)}\n--- instance two ---\n{Tail(second.Output)}", ex);
-        }
-
-        static string Tail(string output) => output.Length <= 6000 ? output : output[^6000..];
+        }, first, second);
     }
 
     /// <summary>The call's steps waiting in the instance's spool.</summary>

@@ -47,50 +47,53 @@ public sealed class FaultTests : IAsyncLifetime
             ["Calls:ResponseBudget"] = "00:00:00.800", // the production default: this test is about the deadline
         });
         using var calls = app.Calls();
-        using (await calls.GetSessionResponseAsync(CallClient.NewSessionId()))
+        await WebhookApp.WithLogsOnFailureAsync(async () =>
         {
-            // untimed warm-up, as in StartHandlerAsync
-        }
+            using (await calls.GetSessionResponseAsync(CallClient.NewSessionId()))
+            {
+                // untimed warm-up, as in StartHandlerAsync
+            }
 
-        var id = CallClient.NewSessionId();
-        var said = new List<string>();
+            var id = CallClient.NewSessionId();
+            var said = new List<string>();
 
-        Assert.IsType<ConfigureVoiceToVoiceAction>(Assert.Single(await TimedAsync(calls, CallClient.Event("session_start", id))));
-        for (var i = 0; i < 3; i++)
-        {
-            said.Add($"before the outage {i}");
-            Assert.Empty(await TimedAsync(calls, Speak(id, said[^1])));
-        }
+            Assert.IsType<ConfigureVoiceToVoiceAction>(Assert.Single(await TimedAsync(calls, CallClient.Event("session_start", id))));
+            for (var i = 0; i < 3; i++)
+            {
+                said.Add($"before the outage {i}");
+                Assert.Empty(await TimedAsync(calls, Speak(id, said[^1])));
+            }
 
-        await _storage.StopAsync();
+            await _storage.StopAsync();
 
-        for (var i = 0; i < 4; i++)
-        {
-            said.Add($"during the outage {i} – ünïcödé 😀");
-            Assert.Empty(await TimedAsync(calls, Speak(id, said[^1])));
-        }
+            for (var i = 0; i < 4; i++)
+            {
+                said.Add($"during the outage {i} – ünïcödé 😀");
+                Assert.Empty(await TimedAsync(calls, Speak(id, said[^1])));
+            }
 
-        var other = CallClient.NewSessionId();
-        Assert.IsType<ConfigureVoiceToVoiceAction>(Assert.Single(await TimedAsync(calls, CallClient.Event("session_start", other))));
-        Assert.Empty(await TimedAsync(calls, Speak(other, "a call that started while storage was down")));
-        said.Add("I want a real person");
-        Assert.Equal(["configure_transcription", "speak"], (await TimedAsync(calls, Speak(id, said[^1]))).Select(a => a.Type)); // transfer follows the line
-        Assert.Empty(await TimedAsync(calls, CallClient.Event("session_end", id)));
-        Assert.True(Directory.EnumerateFiles(Path.Combine(_folder, "spool"), "*.json", SearchOption.AllDirectories).Any(), "nothing was spooled");
+            var other = CallClient.NewSessionId();
+            Assert.IsType<ConfigureVoiceToVoiceAction>(Assert.Single(await TimedAsync(calls, CallClient.Event("session_start", other))));
+            Assert.Empty(await TimedAsync(calls, Speak(other, "a call that started while storage was down")));
+            said.Add("I want a real person");
+            Assert.Equal(["configure_transcription", "speak"], (await TimedAsync(calls, Speak(id, said[^1]))).Select(a => a.Type)); // transfer follows the line
+            Assert.Empty(await TimedAsync(calls, CallClient.Event("session_end", id)));
+            Assert.True(Directory.EnumerateFiles(Path.Combine(_folder, "spool"), "*.json", SearchOption.AllDirectories).Any(), "nothing was spooled");
 
-        await _storage.StartAsync();
+            await _storage.StartAsync();
 
-        var session = await calls.WaitForSessionAsync(id, s => s.TryGetProperty("ended_at", out _), TimeSpan.FromSeconds(30));
-        AssertTraceIs(session, said);
-        Assert.Equal(said.Count, session.GetProperty("turn_count").GetInt32());
-        Assert.Equal(["session_start", "escalation_keyword"], session.GetProperty("mode_history").EnumerateArray().Select(m => m.GetProperty("reason").GetString()));
-        var started = await calls.WaitForSessionAsync(other, s => s.GetProperty("turn_count").GetInt32() == 1, TimeSpan.FromSeconds(30));
-        Assert.Equal("a call that started while storage was down", started.GetProperty("trace")[1].GetProperty("text").GetString());
-        await WaitForEmptySpoolAsync(Path.Combine(_folder, "spool"));
+            var session = await calls.WaitForSessionAsync(id, s => s.TryGetProperty("ended_at", out _), TimeSpan.FromSeconds(30));
+            AssertTraceIs(session, said);
+            Assert.Equal(said.Count, session.GetProperty("turn_count").GetInt32());
+            Assert.Equal(["session_start", "escalation_keyword"], session.GetProperty("mode_history").EnumerateArray().Select(m => m.GetProperty("reason").GetString()));
+            var started = await calls.WaitForSessionAsync(other, s => s.GetProperty("turn_count").GetInt32() == 1, TimeSpan.FromSeconds(30));
+            Assert.Equal("a call that started while storage was down", started.GetProperty("trace")[1].GetProperty("text").GetString());
+            await WaitForEmptySpoolAsync(Path.Combine(_folder, "spool"));
 
-        // After the replay the call goes on normally, straight to storage.
-        Assert.Empty(await TimedAsync(calls, Speak(other, "after the outage")));
-        Assert.Equal(2, (await calls.WaitForSessionAsync(other, s => s.GetProperty("turn_count").GetInt32() == 2)).GetProperty("turn_count").GetInt32());
+            // After the replay the call goes on normally, straight to storage.
+            Assert.Empty(await TimedAsync(calls, Speak(other, "after the outage")));
+            Assert.Equal(2, (await calls.WaitForSessionAsync(other, s => s.GetProperty("turn_count").GetInt32() == 2)).GetProperty("turn_count").GetInt32());
+        }, app);
     }
 
     [Fact]

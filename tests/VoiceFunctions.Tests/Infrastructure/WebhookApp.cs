@@ -127,6 +127,26 @@ public sealed class WebhookApp : IAsyncDisposable
         return await Host.InvokeAsync(functionName).ConfigureAwait(false);
     }
 
+    /// <summary>
+    /// Runs <paramref name="test"/>; a failure carries the end of each app's log (the worker's errors above all): a
+    /// race inside a worker under load has no other account once the test is over.
+    /// </summary>
+    public static async Task WithLogsOnFailureAsync(Func<Task> test, params WebhookApp[] apps)
+    {
+        ArgumentNullException.ThrowIfNull(test);
+        try
+        {
+            await test().ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            var logs = string.Join("\n", apps.Select((app, i) => $"--- instance {i + 1} ---\n{Tail(app.Output)}"));
+            throw new Xunit.Sdk.XunitException($"{ex.Message}\n{logs}", ex);
+        }
+
+        static string Tail(string output) => output.Length <= 6000 ? output : output[^6000..];
+    }
+
     /// <summary>Resident set size of the worker process now, from /proc (Linux).</summary>
     public long WorkerRssBytes
     {
