@@ -170,7 +170,7 @@ public sealed record LatencyStats
         var sorted = ticks.ToArray();
         Array.Sort(sorted);
         double Ms(long t) => Math.Round(t * 1000.0 / Stopwatch.Frequency, 3);
-        double At(double p) => sorted.Length == 0 ? 0 : Ms(sorted[Math.Clamp((int)Math.Ceiling(p * sorted.Length) - 1, 0, sorted.Length - 1)]);
+        double At(double p) => sorted.Length == 0 ? 0 : Ms(sorted[NearestRank.Index(sorted.Length, p)]);
         var counted = roundTrips.Where(r => r.Key >= 0).ToList();
         var countedN = counted.Sum(r => r.Value);
         return new LatencyStats
@@ -188,6 +188,13 @@ public sealed record LatencyStats
             RoundTripsMax = countedN == 0 ? null : counted.Max(r => r.Key),
         };
     }
+}
+
+/// <summary>The nearest-rank percentile: the value at rank ⌈p·n⌉ of n sorted values (no interpolation).</summary>
+public static class NearestRank
+{
+    /// <summary>The 0-based index of percentile <paramref name="p"/> (0..1) among <paramref name="count"/> sorted values.</summary>
+    public static int Index(int count, double p) => Math.Clamp((int)Math.Ceiling(p * count) - 1, 0, count - 1);
 }
 
 public sealed record PhaseResult

@@ -403,7 +403,7 @@ public sealed record Spread
             return null;
         }
 
-        double At(double p) => Math.Round(sorted[Math.Clamp((int)Math.Ceiling(p * sorted.Length) - 1, 0, sorted.Length - 1)], 1);
+        double At(double p) => Math.Round(sorted[NearestRank.Index(sorted.Length, p)], 1);
         return new Spread
         {
             Count = sorted.Length,

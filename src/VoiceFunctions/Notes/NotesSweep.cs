@@ -4,7 +4,7 @@ using VoiceFunctions.Sessions;
 namespace VoiceFunctions.Notes;
 
 /// <summary>What one sweep did.</summary>
-public sealed record NotesSweepResult(int Idle, int Ended, int Requeued, int Redelivered = 0);
+public sealed record NotesSweepResult(int Idle, int Ended, int Requeued, int Redelivered);
 
 /// <summary>
 /// The <c>CallNotesIdleSweep</c> timer's work: over the calls started within <c>Notes:SweepWindow</c>, it requests notes for
@@ -32,7 +32,7 @@ public sealed partial class NotesSweep(SessionStore store, NotesRequests request
         var o = options.Value;
         if (!o.Enabled)
         {
-            return new NotesSweepResult(0, 0, 0);
+            return new NotesSweepResult(0, 0, 0, 0);
         }
 
         var now = time.GetUtcNow();
@@ -46,17 +46,21 @@ public sealed partial class NotesSweep(SessionStore store, NotesRequests request
 
             if (call.Notes is { } notes)
             {
-                if (notes.Notes.Status == NotesStatus.Pending && (notes.QueuedAt ?? notes.Notes.At) < now - o.RequeueAfter &&
+                // Pending: the request was lost; final but unacknowledged: the receiver was down. Either is asked again.
+                var pending = notes.Notes.Status == NotesStatus.Pending;
+                TimeSpan? again = pending ? o.RequeueAfter : Undelivered(notes, session) ? o.WebhookRetryAfter : null;
+                if (again is { } after && (notes.QueuedAt ?? notes.Notes.At) < now - after &&
                     await store.RequeueNotesAsync(call.SessionId, notes, now, cancellationToken).ConfigureAwait(false))
                 {
                     await requests.SendAsync(call.SessionId, notes.Notes.Cause ?? NotesCauses.Ended, now, cancellationToken).ConfigureAwait(false);
-                    requeued++;
-                }
-                else if (Undelivered(notes, session) && (notes.QueuedAt ?? notes.Notes.At) < now - o.WebhookRetryAfter &&
-                    await store.RequeueNotesAsync(call.SessionId, notes, now, cancellationToken).ConfigureAwait(false))
-                {
-                    await requests.SendAsync(call.SessionId, notes.Notes.Cause ?? NotesCauses.Ended, now, cancellationToken).ConfigureAwait(false);
-                    redelivered++;
+                    if (pending)
+                    {
+                        requeued++;
+                    }
+                    else
+                    {
+                        redelivered++;
+                    }
                 }
 
                 continue;
